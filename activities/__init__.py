@@ -1,0 +1,1 @@
+"""Side effects of the workflows: database reads and writes, messages, webhooks."""

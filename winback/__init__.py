@@ -1,0 +1,1 @@
+"""Winback core: what the API, the worker and the CLI share."""

@@ -1,0 +1,45 @@
+"""One settings class, read from the environment (prefix ``WINBACK_``) and ``.env``.
+
+Defaults run the embedded stack: a local Temporal dev server, SQLite, and the outbox in place
+of SendGrid and Twilio. Secrets come only from the environment and are never logged.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WINBACK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".winback")
+    database_url: str = "sqlite+aiosqlite:///.winback/winback.db"
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "winback"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+
+    admin_token: SecretStr = SecretStr("dev-admin-token")
+
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_from_email: str = "winback@example.com"
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_base_url: str | None = Field(
+        default=None, description="Override of Twilio's API host, for tests against a fake."
+    )
+
+    worker_metrics_port: int | None = 9464
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,153 @@
+"""Message templates: the default set, and rendering in Jinja2's sandbox.
+
+Retailers write templates, so they run in an ``ImmutableSandboxedEnvironment`` (no attribute
+tricks, no mutation) with ``StrictUndefined`` (a typo fails at save time, not at 3 a.m.). HTML is
+autoescaped; text parts are not.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    channel: str
+    body: str
+    subject: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    body: str
+    subject: str | None = None
+    html: str | None = None
+
+
+@dataclass
+class MessageContext:
+    """Everything a template can use."""
+
+    shopper_name: str | None
+    items: list[dict[str, Any]]
+    total: float
+    currency: str
+    cart_url: str
+    store_name: str
+    discount_code: str | None = None
+    offer: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shopper_name": self.shopper_name,
+            "first_name": (self.shopper_name or "").split(" ")[0] or None,
+            "items": self.items,
+            "item_count": sum(int(i.get("quantity", 1)) for i in self.items),
+            "total": f"{self.total:.2f}",
+            "currency": self.currency,
+            "cart_url": self.cart_url,
+            "store_name": self.store_name,
+            "discount_code": self.discount_code,
+            "offer": self.offer,
+        }
+
+
+_ITEMS_TEXT = "{% for item in items %}- {{ item.name }} x{{ item.quantity }}\n{% endfor %}"
+_ITEMS_HTML = (
+    "<ul>{% for item in items %}<li>{{ item.name }} &times; {{ item.quantity }} "
+    "({{ currency }} {{ '%.2f' % item.price }})</li>{% endfor %}</ul>"
+)
+_GREETING = "Hi{% if first_name %} {{ first_name }}{% endif %},"
+_DISCOUNT_TEXT = "{% if discount_code %}Use code {{ discount_code }} at checkout.\n{% endif %}"
+_DISCOUNT_HTML = "{% if discount_code %}<p>Use code <b>{{ discount_code }}</b>.</p>{% endif %}"
+
+DEFAULT_TEMPLATES: dict[str, TemplateSource] = {
+    "onsite_help": TemplateSource(
+        channel="onsite",
+        body="Need a hand choosing? Chat with us now, or we can call you back.",
+    ),
+    "cart_reminder": TemplateSource(
+        channel="email",
+        subject="You left something in your cart at {{ store_name }}",
+        body=(
+            f"{_GREETING}\n\nYour cart is waiting:\n{_ITEMS_TEXT}\n"
+            "Total: {{ currency }} {{ total }}\n"
+            + _DISCOUNT_TEXT
+            + "Back to your cart: {{ cart_url }}\n"
+        ),
+        html=(
+            f"<p>{_GREETING}</p><p>Your cart is waiting:</p>{_ITEMS_HTML}"
+            "<p>Total: {{ currency }} {{ total }}</p>"
+            + _DISCOUNT_HTML
+            + '<p><a href="{{ cart_url }}">Back to your cart</a></p>'
+        ),
+    ),
+    "cart_last_chance": TemplateSource(
+        channel="email",
+        subject="Last chance: your cart at {{ store_name }} is about to expire",
+        body=(
+            f"{_GREETING}\n\nWe're holding these for you a little longer:\n{_ITEMS_TEXT}\n"
+            + _DISCOUNT_TEXT
+            + "Complete your order: {{ cart_url }}\n"
+        ),
+        html=(
+            f"<p>{_GREETING}</p><p>We're holding these for you a little longer:</p>{_ITEMS_HTML}"
+            + _DISCOUNT_HTML
+            + '<p><a href="{{ cart_url }}">Complete your order</a></p>'
+        ),
+    ),
+    "cart_sms": TemplateSource(
+        channel="sms",
+        body=(
+            "{{ store_name }}: your cart ({{ currency }} {{ total }}) is saved. "
+            "{% if discount_code %}Code {{ discount_code }}. {% endif %}"
+            "{{ cart_url }} Reply STOP to opt out."
+        ),
+    ),
+    "cart_voice": TemplateSource(
+        channel="voice",
+        body=(
+            "Hello{% if first_name %} {{ first_name }}{% endif %}, this is {{ store_name }}. "
+            "You left {{ item_count }} items in your cart. "
+            "We've saved it for you; you can complete your order on our website."
+        ),
+    ),
+}
+
+SAMPLE_CONTEXT = MessageContext(
+    shopper_name="Ana García",
+    items=[{"sku": "SKU-1", "name": "Trail shoe", "quantity": 1, "price": 120.0}],
+    total=120.0,
+    currency="EUR",
+    cart_url="https://shop.example.com/cart/c-1",
+    store_name="Example Store",
+    discount_code="WELCOME10",
+)
+
+
+def render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
+    """Renders a template; raises jinja2.TemplateError on any problem in it."""
+    values = context.as_dict()
+    return RenderedMessage(
+        body=_text_env.from_string(source.body).render(values).strip(),
+        subject=(
+            _text_env.from_string(source.subject).render(values).strip() if source.subject else None
+        ),
+        html=_html_env.from_string(source.html).render(values) if source.html else None,
+    )
+
+
+def check(source: TemplateSource) -> str | None:
+    """A readable error if the template does not render against a sample cart, else None."""
+    try:
+        render(source, SAMPLE_CONTEXT)
+    except TemplateError as err:
+        line = getattr(err, "lineno", None)
+        return f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else "")
+    return None

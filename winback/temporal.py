@@ -1,0 +1,63 @@
+"""Connecting to Temporal, and registering the search attributes our workflows upsert."""
+
+import logging
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from workflows import search_attributes
+
+log = logging.getLogger(__name__)
+
+_INDEXED_TYPES = {
+    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "DOUBLE": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "TEXT": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+}
+
+
+def search_attribute_flags() -> list[str]:
+    """``--search-attribute NAME=Type`` arguments for ``temporal server start-dev``."""
+    names = {"KEYWORD": "Keyword", "DOUBLE": "Double", "INT": "Int", "TEXT": "Text"}
+    return [
+        arg
+        for key in search_attributes.ALL
+        for arg in ("--search-attribute", f"{key.name}={names[key.indexed_value_type.name]}")
+    ]
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Adds any of our search attributes the server does not know yet (idempotent)."""
+    known = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing: dict[str, IndexedValueType.ValueType] = {
+        key.name: _INDEXED_TYPES[key.indexed_value_type.name]
+        for key in search_attributes.ALL
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
+        )
+        log.info("registered search attributes %s", sorted(missing))
+
+
+async def connect(address: str, namespace: str, metrics_port: int | None = None) -> Client:
+    runtime = None
+    if metrics_port:
+        telemetry = TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{metrics_port}")
+        )
+        runtime = Runtime(telemetry=telemetry)
+    return await Client.connect(address, namespace=namespace, runtime=runtime)
+
+
+__all__ = ["SearchAttributeKey", "connect", "register_search_attributes", "search_attribute_flags"]

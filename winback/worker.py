@@ -1,0 +1,31 @@
+"""The Temporal worker: cart workflows and their activities on one task queue."""
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.cart_store import CartStoreActivities
+from activities.messaging import MessagingActivities
+from winback.channels import ChannelAdapter
+from winback.db import SessionFactory
+from workflows.cart_recovery import CartRecoveryWorkflow
+
+WORKFLOWS = [CartRecoveryWorkflow]
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    sessions: SessionFactory,
+    adapters: dict[str, ChannelAdapter],
+    http: httpx.AsyncClient | None = None,
+) -> Worker:
+    store = CartStoreActivities(sessions)
+    messaging = MessagingActivities(sessions, adapters, http)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[store.refresh_cart, messaging.send_step, messaging.offer_nudge],
+    )

@@ -1,0 +1,176 @@
+"""Data types of the cart-recovery workflow: its input, signals, query, activities' I/O.
+
+Plain dataclasses with defaults, so fields can be added without breaking running workflows.
+This module is imported inside the workflow sandbox: standard library only.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Channel:
+    ONSITE = "onsite"
+    EMAIL = "email"
+    SMS = "sms"
+    VOICE = "voice"
+    AGENT_CALL = "agent_call"
+
+
+class Stage:
+    ACTIVE = "active"  # shopper still on the site
+    ABANDONED = "abandoned"  # inactive past the threshold, follow-ups not sent yet
+    CONTACTING = "contacting"  # at least one follow-up sent
+    PURCHASED = "purchased"  # bought before abandonment
+    RECOVERED = "recovered"  # bought after abandonment
+    OPTED_OUT = "opted_out"
+    EXPIRED = "expired"
+
+    FINAL = frozenset({PURCHASED, RECOVERED, OPTED_OUT, EXPIRED})
+
+
+class StepOutcome:
+    SENT = "sent"
+    SKIPPED = "skipped"  # a condition, consent, suppression or the frequency cap said no
+    POSTPONED = "postponed"  # quiet hours: try again at ``retry_at``
+    STOPPED = "stopped"  # the cart was bought or opted out meanwhile
+    FAILED = "failed"  # the provider refused it for good
+
+
+@dataclass
+class StepSpec:
+    index: int
+    channel: str
+    delay_seconds: int = 0
+    template: str = ""
+    min_cart_value: float | None = None
+    max_cart_value: float | None = None
+    unless: str | None = None  # "email_opened" | "email_clicked"
+    discount_code: str | None = None
+    discount_pool: str | None = None
+    offer: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GuardSpec:
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    cap_max_messages: int | None = None
+    cap_window_seconds: int = 86400
+
+
+@dataclass
+class CadenceSpec:
+    version: int
+    abandon_after_seconds: int
+    expire_after_seconds: int
+    steps: list[StepSpec]
+    guards: GuardSpec = field(default_factory=GuardSpec)
+
+
+@dataclass
+class CartRecoveryInput:
+    retailer_id: str
+    cart_id: str
+    cadence: CadenceSpec
+    last_activity_at: datetime
+    has_contact: bool = False
+    cart_value: float = 0.0
+
+
+@dataclass
+class OrderPlaced:
+    order_id: str
+    value: float = 0.0
+
+
+@dataclass
+class OptedOut:
+    reason: str = "opt_out"
+
+
+@dataclass
+class NudgeTrigger:
+    reason: str  # "idle" | "exit_intent" | "confusion"
+
+
+@dataclass
+class StepRecord:
+    index: int
+    channel: str
+    outcome: str
+    reason: str | None = None
+    at: datetime | None = None
+    message_id: int | None = None
+
+
+@dataclass
+class CartState:
+    stage: str
+    cadence_version: int
+    has_contact: bool
+    nudge_offered: bool
+    steps: list[StepRecord] = field(default_factory=list)
+    next_step: int | None = None
+    next_channel: str | None = None
+    next_at: datetime | None = None
+    abandoned_at: datetime | None = None
+
+
+@dataclass
+class CartRecoveryResult:
+    stage: str
+    steps: list[StepRecord] = field(default_factory=list)
+
+
+# --- activity inputs and outputs -------------------------------------------------------------
+
+
+@dataclass
+class RefreshCartInput:
+    retailer_id: str
+    cart_id: str
+    abandon_if_idle_since: datetime  # mark the cart abandoned if its last activity is older
+    at: datetime
+
+
+@dataclass
+class CartSnapshot:
+    status: str
+    last_activity_at: datetime
+    has_contact: bool
+    value: float
+    abandoned_at: datetime | None = None
+
+
+@dataclass
+class SendStepInput:
+    workflow_id: str
+    retailer_id: str
+    cart_id: str
+    step: StepSpec
+    guards: GuardSpec
+    at: datetime  # workflow time of the send: quiet hours and the cap are judged at it
+
+
+@dataclass
+class SendStepResult:
+    outcome: str
+    reason: str | None = None
+    retry_at: datetime | None = None
+    message_id: int | None = None
+
+
+@dataclass
+class OfferNudgeInput:
+    workflow_id: str
+    retailer_id: str
+    cart_id: str
+    step: StepSpec
+    reason: str
+    at: datetime
+
+
+@dataclass
+class OfferNudgeResult:
+    message_id: int
+    pushed: bool = False
