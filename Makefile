@@ -1,0 +1,39 @@
+# The README's two commands: `make dev` runs everything on this machine, `make test` checks it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv dev test bench clean
+
+## venv: create .venv and install winback with its dev extras (again only when pyproject.toml changes)
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP)
+
+## dev: Temporal dev server, worker and API on this machine (SQLite, outbox; no keys needed)
+dev: venv
+	$(BIN)/winback dev
+
+## test: lint, format check, type check, then the test suite (PYTEST_ARGS='-k cart' to narrow)
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: cart throughput benchmark
+bench: venv
+	$(BIN)/python -m bench.cart_throughput
+
+## clean: remove the virtualenv, caches and build output (keeps .winback/, the local data)
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

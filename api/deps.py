@@ -1,0 +1,77 @@
+"""Dependencies as ``Annotated`` aliases: the session, the Temporal client, the caller."""
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from winback.db import SessionFactory
+from winback.models import ApiKey, Retailer
+from winback.settings import Settings, get_settings
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def get_session_factory(request: Request) -> SessionFactory:
+    factory: SessionFactory = request.app.state.sessions
+    return factory
+
+
+async def get_session(
+    factory: Annotated[SessionFactory, Depends(get_session_factory)],
+) -> AsyncIterator[AsyncSession]:
+    """One session per request; committed if the route returns, rolled back if it raises."""
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def get_temporal_client(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A retailer's API key.")
+_admin_token = APIKeyHeader(
+    name="X-Admin-Token", auto_error=False, description="The operator's admin token."
+)
+
+
+async def get_retailer(
+    session: SessionDep, key: Annotated[str | None, Security(_api_key)]
+) -> Retailer:
+    if not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
+    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
+    retailer = await session.get(Retailer, row.retailer_id) if row else None
+    if retailer is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+    return retailer
+
+
+def require_admin(
+    settings: SettingsDep, token: Annotated[str | None, Security(_admin_token)]
+) -> None:
+    expected = settings.admin_token.get_secret_value()
+    if not token or not hmac.compare_digest(token, expected):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-Admin-Token")
+
+
+RetailerDep = Annotated[Retailer, Depends(get_retailer)]
+AdminDep = Annotated[None, Depends(require_admin)]

@@ -1,0 +1,47 @@
+"""Error responses in one place: bad input is a 4xx that says what is wrong, never a 500."""
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from temporalio.service import RPCError
+
+from winback.cart_events import EventIdConflict
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _where(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": summary, "errors": errors},
+        )
+
+    @app.exception_handler(EventIdConflict)
+    async def _event_conflict(_: Request, exc: EventIdConflict) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc)})
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_409_CONFLICT,
+            content={"detail": "conflicts with a concurrent or earlier request; retry it"},
+        )
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": f"workflow service unavailable ({exc.status.name}); retry"},
+            headers={"Retry-After": "5"},
+        )

