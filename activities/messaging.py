@@ -32,7 +32,7 @@ from winback.channels import (
     TransientSendError,
 )
 from winback.db import SessionFactory, session_scope
-from winback.models import DiscountCode, Message, MessageTemplate, Suppression
+from winback.models import Customer, DiscountCode, Message, MessageTemplate, Suppression
 from winback.models.cart import CartStatus
 from winback.models.message import MessageStatus
 from winback.quiet_hours import parse_clock, quiet_until, recipient_zone
@@ -301,6 +301,9 @@ async def _check_guards(
             )
     cap = input.guards.cap_max_messages
     if cap is not None:
+        # Serialise sends to one customer so two carts cannot both pass the cap (PostgreSQL
+        # row lock; SQLite already has a single writer).
+        await session.exec(select(Customer.id).where(Customer.id == customer.id).with_for_update())
         since = input.at - timedelta(seconds=input.guards.cap_window_seconds)
         recent = await _messages_since(session, ctx.retailer.id, customer.id, since, input.at)
         if recent >= cap:

@@ -47,8 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # --- Temporal -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One per test: its clock starts at the wall clock, like the carts' event times do."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=DATA_CONVERTER,
@@ -137,10 +138,13 @@ class Stack:
     task_queue: str
     env: WorkflowEnvironment
 
-    async def retailer(self, retailer_id: str = "acme", **extra: Any) -> "RetailerClient":
+    async def retailer(self, name: str = "Acme", **extra: Any) -> "RetailerClient":
+        """A new retailer; its id is unique per call because workflow IDs outlive a test's
+        database on the shared Temporal server."""
+        retailer_id = f"{name.lower()}_{uuid.uuid4().hex[:8]}"
         response = await self.api.post(
             "/v1/retailers",
-            json={"id": retailer_id, "name": retailer_id.title(), **extra},
+            json={"id": retailer_id, "name": name, **extra},
             headers={"X-Admin-Token": ADMIN_TOKEN},
         )
         assert response.status_code == 201, response.text

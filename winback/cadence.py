@@ -146,8 +146,8 @@ class CadenceIn(_Strict):
     @field_validator("abandon_after")
     @classmethod
     def _abandon(cls, value: timedelta) -> timedelta:
-        if not timedelta(minutes=1) <= value <= timedelta(days=1):
-            raise ValueError("must be between 1m and 1d")
+        if not timedelta(seconds=10) <= value <= timedelta(days=1):
+            raise ValueError("must be between 10s and 1d")
         return value
 
     @field_validator("expire_after")
