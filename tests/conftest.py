@@ -92,9 +92,10 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture
 def database_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    """SQLite, unless the test is marked ``both_databases`` (then parametrised below)."""
+    return str(getattr(request, "param", "sqlite"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
