@@ -39,6 +39,12 @@ POSTGRES_URL = os.environ.get(
 ADMIN_TOKEN = "test-admin-token"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-histories", action="store_true", help="re-record workflow histories for replay"
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_databases: run on SQLite and on PostgreSQL")
     config.addinivalue_line("markers", "e2e: end to end on the Temporal dev server")
