@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -58,6 +58,9 @@ async def create_tables(engine: AsyncEngine) -> None:
     import winback.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # The API and the workers start together: one creates, the others wait and see.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7202611)"))
         await conn.run_sync(SQLModel.metadata.create_all)
 
 
