@@ -1,16 +1,21 @@
 """Error responses in one place: bad input is a 4xx that says what is wrong, never a 500."""
 
+import re
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from temporalio.service import RPCError
 
 from winback.cart_events import EventIdConflict
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]  # only the source: a template's own `body` field stays named
     return ".".join(parts) or "request"
 
 
@@ -36,6 +41,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "conflicts with a concurrent or earlier request; retry it"},
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # What PostgreSQL refuses and SQLite takes: a NUL character in text, say.
+        params = exc.params if isinstance(exc.params, Mapping) else {}
+        fields = {
+            re.sub(r"_\d+$", "", str(name))  # a WHERE parameter is named like `cart_id_1`
+            for name, value in params.items()
+            if isinstance(value, str) and "\x00" in value
+        }
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": f"{', '.join(sorted(fields)) or 'request'}: {exc.orig}"},
         )
 
     @app.exception_handler(RPCError)

@@ -31,17 +31,20 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError("a duration is a string like '30m', '1h' or '3d'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip()
-        for pattern in (_COMPACT, _ISO):
-            match = pattern.fullmatch(text)
-            if match and text not in ("", "P", "PT"):
-                days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-                return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        if isinstance(value, int | float):
+            if value < 0:
+                raise ValueError("a duration cannot be negative")
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            text = value.strip()
+            for pattern in (_COMPACT, _ISO):
+                match = pattern.fullmatch(text)
+                if match and text not in ("", "P", "PT"):
+                    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+                    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long a duration") from None
     raise ValueError(f"{value!r} is not a duration: use e.g. '90s', '30m', '1h30m', '3d' or 'PT1H'")
 
 
@@ -167,7 +170,10 @@ class CadenceIn(_Strict):
         for index, step in enumerate(self.steps):
             where = f"steps[{index}]"
             if step.channel == "agent_call":
-                raise ValueError(f"{where}.channel: 'agent_call' arrives with human tasks")
+                raise ValueError(
+                    f"{where}.channel: 'agent_call' is not available yet "
+                    "(it comes with human tasks)"
+                )
             if step.channel == "onsite":
                 continue
             if step.delay < previous:

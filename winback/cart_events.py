@@ -39,6 +39,8 @@ ACTIVITY_EVENTS = {"item_added", "item_removed", "activity", "checkout_started",
 NUDGE_EVENTS = {"idle", "exit_intent"}
 CART_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_AMOUNT = 1e12  # per unit or order: keeps cart totals finite (a huge price made them inf)
+MAX_EVENT_AGE = timedelta(days=365)  # carts expire within 60 days; older dates are mistakes
 CONFUSION_ADD_REMOVE = 3  # this many removals in one cart reads as a shopper who cannot decide
 TOUCH_STATUSES = (
     MessageStatus.SENT,
@@ -58,7 +60,7 @@ class CartItem(_Strict):
     sku: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=500)
     quantity: int = Field(default=1, ge=1, le=10000)
-    price: float = Field(ge=0, description="Unit price.")
+    price: float = Field(ge=0, le=MAX_AMOUNT, description="Unit price.")
     product_id: str | None = Field(
         default=None, max_length=200, description="Several SKUs of one product read as confusion."
     )
@@ -104,7 +106,7 @@ class ConsentIn(_Strict):
 
 class OrderIn(_Strict):
     order_id: str = Field(min_length=1, max_length=200)
-    value: float = Field(ge=0)
+    value: float = Field(ge=0, le=MAX_AMOUNT)
 
 
 class CartEventIn(_Strict):
@@ -135,9 +137,14 @@ class CartEventIn(_Strict):
         if self.type == "nudge_reply" and self.reply is None:
             raise ValueError("'nudge_reply' needs 'reply': chat, callback or dismiss")
         if self.occurred_at is not None:
-            self.occurred_at = as_utc(self.occurred_at)
+            try:
+                self.occurred_at = as_utc(self.occurred_at)
+            except OverflowError:  # year 1 or 9999 with an offset
+                raise ValueError("'occurred_at' is out of range") from None
             if self.occurred_at > utcnow() + timedelta(minutes=5):
                 raise ValueError("'occurred_at' is in the future")
+            if self.occurred_at < utcnow() - MAX_EVENT_AGE:
+                raise ValueError("'occurred_at' is more than a year ago")
         return self
 
 
@@ -193,7 +200,7 @@ async def record_event(
         cart.value = round(sum(i.price * i.quantity for i in event.items), 2)
         cart.currency = event.currency
         cart.snapshot_at = occurred_at
-    newer_activity = cart.last_activity_at is None or occurred_at > cart.last_activity_at
+    newer_activity = cart.last_activity_at is None or occurred_at >= cart.last_activity_at
     if event.type in ACTIVITY_EVENTS and newer_activity:
         cart.last_activity_at = occurred_at
         cart.last_page = event.page or cart.last_page

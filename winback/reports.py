@@ -45,7 +45,7 @@ class CartRecoveryReport(BaseModel):
     contacted_within_24h: int
     carts_recovered: int
     revenue_recovered: float
-    recovery_rate: float
+    recovery_rate: float  # abandoned carts recovered / abandoned carts
     by_step: list[StepFigures]
     by_channel: list[StepFigures]
     study_test: StudyTest
@@ -140,7 +140,7 @@ async def cart_recovery_report(
         contacted_within_24h=len(contacted_24h),
         carts_recovered=len(recovered),
         revenue_recovered=round(sum(c.order_value or 0.0 for c in recovered), 2),
-        recovery_rate=_rate(len(recovered), len(abandoned)),
+        recovery_rate=_rate(sum(1 for c in recovered if c.abandoned_at), len(abandoned)),
         by_step=sorted(steps.values(), key=lambda f: (f.step_index is None, f.step_index or 0)),
         by_channel=sorted(channels.values(), key=lambda f: f.channel),
         study_test=StudyTest(

@@ -131,8 +131,21 @@ SAMPLE_CONTEXT = MessageContext(
 )
 
 
+class RenderError(TemplateError):
+    """The template parsed but failed while rendering ({{ 1/0 }}, {{ total + 1 }}, ...)."""
+
+
 def render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
     """Renders a template; raises jinja2.TemplateError on any problem in it."""
+    try:
+        return _render(source, context)
+    except TemplateError:
+        raise
+    except Exception as err:  # a retailer's template can fail in any way Python can
+        raise RenderError(f"{type(err).__name__}: {err}") from err
+
+
+def _render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
     values = context.as_dict()
     return RenderedMessage(
         body=_text_env.from_string(source.body).render(values).strip(),

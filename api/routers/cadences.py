@@ -1,6 +1,8 @@
 """Cadences: versioned; a running cart keeps its version, new carts get the current one."""
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
 
 from api.deps import RetailerDep, SessionDep
 from winback.cadence import CadenceIn, CadencePublic
@@ -31,7 +33,7 @@ async def read_cadence_versions(retailer: RetailerDep, session: SessionDep) -> l
 
 @router.get("/versions/{version}", response_model=CadencePublic)
 async def read_cadence_version(
-    version: int, retailer: RetailerDep, session: SessionDep
+    version: Annotated[int, Path(ge=0, le=2**31 - 1)], retailer: RetailerDep, session: SessionDep
 ) -> CadencePublic:
     """One version, as carts that started with it see it."""
     found = await cadence_version(session, retailer_id=retailer.id, version=version)

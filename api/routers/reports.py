@@ -21,8 +21,13 @@ async def read_cart_recovery_report(
 ) -> CartRecoveryReport:
     """Carts started, abandoned, contacted within 24 h, recovered and revenue recovered, by step
     and channel, for carts created in the period; plus the cart study's test."""
-    end = as_utc(until) if until else utcnow()
-    start = as_utc(since) if since else end - timedelta(days=30)
+    try:
+        end = as_utc(until) if until else utcnow()
+        start = as_utc(since) if since else end - timedelta(days=30)
+    except OverflowError:  # e.g. year 1 with a +01:00 offset
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "since/until: out of range"
+        ) from None
     if start >= end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since: must be before until")
     return await cart_recovery_report(session, retailer_id=retailer.id, since=start, until=end)

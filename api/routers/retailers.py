@@ -3,6 +3,8 @@
 import secrets
 
 from fastapi import APIRouter, HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from api.deps import AdminDep, RetailerDep, SessionDep, hash_key
 from winback.models import ApiKey, Retailer
@@ -43,10 +45,18 @@ async def update_my_retailer(
 ) -> Retailer:
     """Changes the store's name, time zone, cart link or nudge webhook URL."""
     changes = body.model_dump(exclude_unset=True)
-    if "webhook_url" in changes and changes["webhook_url"] is not None:
-        RetailerCreate.model_validate(
-            {"id": retailer.id, "name": retailer.name, "webhook_url": changes["webhook_url"]}
+    required = [f for f in ("name", "timezone", "cart_url_template") if f in changes]
+    if nulls := [f for f in required if changes[f] is None]:
+        raise RequestValidationError(
+            [{"loc": ("body", f), "msg": "cannot be null", "type": "value_error"} for f in nulls]
         )
+    if changes.get("webhook_url") is not None:
+        try:
+            RetailerCreate.model_validate(
+                {"id": retailer.id, "name": retailer.name, "webhook_url": changes["webhook_url"]}
+            )
+        except ValidationError as err:
+            raise RequestValidationError(err.errors()) from None
     retailer.sqlmodel_update(changes)
     session.add(retailer)
     return retailer

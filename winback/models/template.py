@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
+from pydantic import ConfigDict
 from sqlalchemy import String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -19,7 +20,7 @@ class MessageTemplateBase(SQLModel):
 
 
 class MessageTemplateCreate(MessageTemplateBase):
-    pass
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
 
 class MessageTemplate(MessageTemplateBase, table=True):
