@@ -48,6 +48,7 @@ from winback.webhooks import SIGNATURE_HEADER, sign
 from workflows.cart_types import (
     OfferNudgeInput,
     OfferNudgeResult,
+    RecordCallInput,
     SendStepInput,
     SendStepResult,
     StepOutcome,
@@ -56,12 +57,15 @@ from workflows.cart_types import (
 
 log = logging.getLogger(__name__)
 
-CALL_CHANNELS = ("sms", "voice")  # the channels quiet hours apply to
+CALL_CHANNELS = ("sms", "voice", "agent_call")  # the channels quiet hours apply to
+PHONE_CHANNELS = ("sms", "voice", "agent_call")
+TOUCH_CHANNELS = ("email", "sms", "voice", "agent_call")  # what the frequency cap counts
+REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
 COUNTED_STATUSES = (MessageStatus.SENDING, MessageStatus.SENT)
 
 
-def dedupe_key(workflow_id: str, step_index: int) -> str:
-    return f"{workflow_id}/step-{step_index}"
+def dedupe_key(workflow_id: str, step_index: int, suffix: str = "") -> str:
+    return f"{workflow_id}/step-{step_index}{suffix}"
 
 
 class MessagingActivities:
@@ -79,9 +83,9 @@ class MessagingActivities:
     async def send_step(self, input: SendStepInput) -> SendStepResult:
         """Checks every guard, then sends the step once through its channel's adapter."""
         step = input.step
-        key = dedupe_key(input.workflow_id, step.index)
+        key = dedupe_key(input.workflow_id, step.index, input.key_suffix)
         async with session_scope(self._sessions) as session:
-            existing = await _message_by_key(session, key)
+            existing = await message_by_key(session, key)
             if existing is not None:
                 return _result_of_earlier_attempt(existing)
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
@@ -116,7 +120,7 @@ class MessagingActivities:
             except IntegrityError:
                 # Another attempt claimed the key between our read and our insert.
                 await session.rollback()
-                winner = await _message_by_key(session, key)
+                winner = await message_by_key(session, key)
                 assert winner is not None
                 return _result_of_earlier_attempt(winner)
             assert message.id is not None
@@ -131,56 +135,56 @@ class MessagingActivities:
                 categories=["winback", "cart-recovery", f"step-{step.index}"],
             )
         # The claim is committed: from here on a crash can never lead to a second send.
-        return await self._deliver(outgoing, input.at)
+        return await deliver(self._sessions, self._adapters, outgoing, input.at)
 
-    async def _deliver(self, outgoing: OutgoingMessage, at: datetime) -> SendStepResult:
-        adapter = self._adapters[outgoing.channel]
-        try:
-            receipt = await adapter.send(outgoing)
-        except TransientSendError as err:
-            # The provider did not take it: release the claim so the retry can send.
-            async with session_scope(self._sessions) as session:
-                row = await session.get(Message, outgoing.message_id)
-                if row is not None:
-                    await session.delete(row)
-            raise ApplicationError(
-                f"{adapter.name} unavailable: {err}", type="ProviderUnavailable"
-            ) from err
-        except PermanentSendError as err:
-            await self._mark(
-                outgoing.message_id, MessageStatus.FAILED, adapter.name, None, str(err)
-            )
-            raise ApplicationError(
-                f"{adapter.name} refused the message: {err}",
-                type="ProviderRejected",
-                non_retryable=True,
-            ) from err
-        await self._mark(
-            outgoing.message_id,
-            MessageStatus.SENT,
-            receipt.provider,
-            receipt.provider_message_id,
-            None,
-            sent_at=at,
-        )
-        return SendStepResult(outcome=StepOutcome.SENT, message_id=outgoing.message_id)
-
-    async def _mark(
-        self,
-        message_id: int,
-        status: str,
-        provider: str,
-        provider_message_id: str | None,
-        error: str | None,
-        sent_at: datetime | None = None,
-    ) -> None:
+    @activity.defn
+    async def check_step(self, input: SendStepInput) -> SendStepResult:
+        """The same guards as a send, for a step a person carries out (an agent's call)."""
         async with session_scope(self._sessions) as session:
-            row = await session.get(Message, message_id)
-            assert row is not None
-            row.status, row.provider, row.error = status, provider, error
-            row.provider_message_id = provider_message_id
-            row.sent_at = sent_at
-            session.add(row)
+            ctx = await _require_cart(session, input.retailer_id, input.cart_id)
+            verdict = await _check_guards(session, ctx, input.step, input)
+            return verdict or SendStepResult(StepOutcome.READY)
+
+    @activity.defn
+    async def record_call(self, input: RecordCallInput) -> SendStepResult:
+        """Records an agent's call as a touch; a wrong number is suppressed for texts and calls."""
+        key = f"{input.task_id}/call"
+        async with session_scope(self._sessions) as session:
+            existing = await message_by_key(session, key)
+            if existing is not None:
+                return SendStepResult(StepOutcome.SENT, "already recorded", message_id=existing.id)
+            ctx = await _require_cart(session, input.retailer_id, input.cart_id)
+            phone = ctx.customer.phone if ctx.customer else None
+            message = Message(
+                retailer_id=ctx.retailer.id,
+                customer_id=ctx.customer.id if ctx.customer else None,
+                workflow_id=input.workflow_id,
+                dedupe_key=key,
+                channel="agent_call",
+                cart_id=ctx.cart.cart_id,
+                step_index=input.step_index,
+                to_address=phone,
+                body=input.notes,
+                reply=input.outcome,
+                status=MessageStatus.SENT if input.outcome in REACHED else "not_reached",
+                provider=f"agent:{input.agent_id}",
+                created_at=input.at,
+                sent_at=input.at,
+            )
+            session.add(message)
+            if input.outcome == "wrong_number" and phone:
+                for channel in ("sms", "voice"):
+                    if not await _is_suppressed(session, ctx.retailer.id, channel, phone):
+                        session.add(
+                            Suppression(
+                                retailer_id=ctx.retailer.id,
+                                channel=channel,
+                                address=phone,
+                                reason="wrong_number",
+                            )
+                        )
+            await session.flush()
+            return SendStepResult(StepOutcome.SENT, input.outcome, message_id=message.id)
 
     @activity.defn
     async def offer_nudge(self, input: OfferNudgeInput) -> OfferNudgeResult:
@@ -188,7 +192,7 @@ class MessagingActivities:
         key = f"{input.workflow_id}/nudge"
         async with session_scope(self._sessions) as session:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
-            message = await _message_by_key(session, key)
+            message = await message_by_key(session, key)
             if message is None:
                 rendered = await _render(session, ctx, input.step, None)
                 message = Message(
@@ -245,7 +249,68 @@ class MessagingActivities:
             )
 
 
-async def _message_by_key(session: AsyncSession, key: str) -> Message | None:
+async def deliver(
+    sessions: SessionFactory,
+    adapters: dict[str, ChannelAdapter],
+    outgoing: OutgoingMessage,
+    at: datetime,
+) -> SendStepResult:
+    """Hands a claimed message to its channel's provider and records the answer.
+
+    A transient failure deletes the claim (the provider surely did not send) and raises a
+    retryable error; a permanent one marks the message failed and raises a non-retryable one.
+    """
+    adapter = adapters[outgoing.channel]
+    try:
+        receipt = await adapter.send(outgoing)
+    except TransientSendError as err:
+        async with session_scope(sessions) as session:
+            row = await session.get(Message, outgoing.message_id)
+            if row is not None:
+                await session.delete(row)
+        raise ApplicationError(
+            f"{adapter.name} unavailable: {err}", type="ProviderUnavailable"
+        ) from err
+    except PermanentSendError as err:
+        await _mark(
+            sessions, outgoing.message_id, MessageStatus.FAILED, adapter.name, None, str(err)
+        )
+        raise ApplicationError(
+            f"{adapter.name} refused the message: {err}",
+            type="ProviderRejected",
+            non_retryable=True,
+        ) from err
+    await _mark(
+        sessions,
+        outgoing.message_id,
+        MessageStatus.SENT,
+        receipt.provider,
+        receipt.provider_message_id,
+        None,
+        sent_at=at,
+    )
+    return SendStepResult(outcome=StepOutcome.SENT, message_id=outgoing.message_id)
+
+
+async def _mark(
+    sessions: SessionFactory,
+    message_id: int,
+    status: str,
+    provider: str,
+    provider_message_id: str | None,
+    error: str | None,
+    sent_at: datetime | None = None,
+) -> None:
+    async with session_scope(sessions) as session:
+        row = await session.get(Message, message_id)
+        assert row is not None
+        row.status, row.provider, row.error = status, provider, error
+        row.provider_message_id = provider_message_id
+        row.sent_at = sent_at
+        session.add(row)
+
+
+async def message_by_key(session: AsyncSession, key: str) -> Message | None:
     return (await session.exec(select(Message).where(Message.dedupe_key == key))).first()
 
 
@@ -318,7 +383,7 @@ def _skip(reason: str) -> SendStepResult:
 async def _is_suppressed(
     session: AsyncSession, retailer_id: str, channel: str, address: str
 ) -> bool:
-    channels = ("sms", "voice") if channel in CALL_CHANNELS else (channel,)
+    channels = ("sms", "voice") if channel in PHONE_CHANNELS else (channel,)
     query = select(Suppression.id).where(
         Suppression.retailer_id == retailer_id,
         col(Suppression.channel).in_((*channels, "all")),

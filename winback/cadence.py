@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from winback.models.agent import check_skills
 from workflows.cart_types import CadenceSpec, GuardSpec, StepSpec
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -124,6 +125,31 @@ class CadenceStepIn(_Strict):
     offer: list[OfferKind] = Field(
         default_factory=lambda: list(ALL_OFFERS), description="On-site: what help to offer."
     )
+    sla: Duration | None = Field(
+        default=None,
+        description="agent_call: time to make the call (default 4h); onsite: time to call back "
+        "a shopper who asked for it (default 15m).",
+    )
+    skills: list[str] = Field(
+        default_factory=list,
+        description="agent_call: skills the task needs besides the cart's categories and the "
+        "shopper's language, e.g. 'lang:es'.",
+    )
+    queue: str | None = Field(
+        default=None, max_length=60, description="agent_call: a fixed queue, skipping routing."
+    )
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, value: list[str]) -> list[str]:
+        return check_skills(value)
+
+    @field_validator("sla")
+    @classmethod
+    def _sla(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(minutes=1) <= value <= timedelta(days=7):
+            raise ValueError("must be between 1m and 7d")
+        return value
 
 
 class QuietHours(_Strict):
@@ -169,11 +195,10 @@ class CadenceIn(_Strict):
         first_email_seen = False
         for index, step in enumerate(self.steps):
             where = f"steps[{index}]"
-            if step.channel == "agent_call":
-                raise ValueError(
-                    f"{where}.channel: 'agent_call' is not available yet "
-                    "(it comes with human tasks)"
-                )
+            if step.channel not in ("agent_call", "onsite") and (
+                step.sla or step.skills or step.queue
+            ):
+                raise ValueError(f"{where}: sla, skills and queue are for agent_call and onsite")
             if step.channel == "onsite":
                 continue
             if step.delay < previous:
@@ -206,8 +231,8 @@ class CadencePublic(CadenceIn):
 
 
 def default_cadence() -> CadenceIn:
-    """The brief's journey: nudge on site; email at +1h; SMS under $200 or a call over it at +1d;
-    a last email at +3d."""
+    """The brief's journey: nudge on site; email at +1h; SMS under $200 or an agent's call over
+    it at +1d; a last email at +3d."""
     return CadenceIn(
         steps=[
             CadenceStepIn(channel="onsite"),
@@ -218,9 +243,10 @@ def default_cadence() -> CadenceIn:
                 conditions=StepConditions(max_cart_value=200),
             ),
             CadenceStepIn(
-                channel="voice",
+                channel="agent_call",
                 delay=timedelta(days=1),
                 conditions=StepConditions(min_cart_value=200),
+                sla=timedelta(hours=4),
             ),
             CadenceStepIn(channel="email", delay=timedelta(days=3), template="cart_last_chance"),
         ]
@@ -252,6 +278,9 @@ def to_workflow_spec(cadence: CadenceIn, version: int) -> CadenceSpec:
                 discount_code=step.discount.code if step.discount else None,
                 discount_pool=step.discount.pool if step.discount else None,
                 offer=list(step.offer) if step.channel == "onsite" else [],
+                sla_seconds=int(step.sla.total_seconds()) if step.sla else 0,
+                queue=step.queue,
+                skills=list(step.skills),
             )
             for index, step in enumerate(cadence.steps)
         ],

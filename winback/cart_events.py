@@ -220,6 +220,9 @@ async def record_event(
         await _opt_out(session, retailer.id, cart, event.channels, occurred_at)
     elif event.type == "nudge_reply":
         await _record_nudge_reply(session, retailer.id, cart_id, event.reply)
+        finished = cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)
+        if event.reply == "callback" and not finished:
+            cart.callback_requested = True
 
     session.add(cart)
     await session.flush()
@@ -393,6 +396,7 @@ class PendingChanges:
     nudge_reason: str | None = None
     order: bool = False
     opt_out: bool = False
+    callback: bool = False
 
     @property
     def any(self) -> bool:
@@ -402,6 +406,7 @@ class PendingChanges:
             or bool(self.nudge_reason)
             or self.order
             or self.opt_out
+            or self.callback
         )
 
 
@@ -422,4 +427,5 @@ def pending_changes(cart: Cart, customer: Customer | None) -> PendingChanges:
         nudge_reason=cart.nudge_reason if not cart.nudge_signalled else None,
         order=cart.status == CartStatus.ORDERED and not cart.order_signalled,
         opt_out=cart.status == CartStatus.OPTED_OUT and not cart.opt_out_signalled,
+        callback=cart.callback_requested and not cart.callback_signalled,
     )

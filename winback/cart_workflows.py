@@ -28,6 +28,7 @@ from winback.models import Cart, Customer, Retailer
 from workflows import search_attributes as sa
 from workflows.cart_recovery import CartRecoveryWorkflow
 from workflows.cart_types import (
+    CallbackRequested,
     CartRecoveryInput,
     NudgeTrigger,
     OptedOut,
@@ -83,6 +84,10 @@ async def apply_pending_changes(
         )
         done.append("nudge_trigger")
     cart.nudge_signalled = cart.nudge_signalled or bool(changes.nudge_reason)
+    if changes.callback and not (changes.order or changes.opt_out):
+        await _signal(handle.signal(CartRecoveryWorkflow.callback_requested, CallbackRequested()))
+        done.append("callback_requested")
+    cart.callback_signalled = cart.callback_signalled or changes.callback
     session.add(cart)
     return done
 

@@ -6,6 +6,7 @@ from temporalio.worker import Worker
 
 from activities.cart_store import CartStoreActivities
 from activities.messaging import MessagingActivities
+from activities.task_inbox import TaskInboxActivities
 from winback.channels import ChannelAdapter
 from winback.db import SessionFactory
 from workflows.cart_recovery import CartRecoveryWorkflow
@@ -23,9 +24,20 @@ def build_worker(
 ) -> Worker:
     store = CartStoreActivities(sessions)
     messaging = MessagingActivities(sessions, adapters, http)
+    inbox = TaskInboxActivities(sessions, adapters)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[store.refresh_cart, messaging.send_step, messaging.offer_nudge],
+        activities=[
+            store.refresh_cart,
+            messaging.send_step,
+            messaging.check_step,
+            messaging.record_call,
+            messaging.offer_nudge,
+            inbox.open_task,
+            inbox.close_task,
+            inbox.escalate_task,
+            inbox.remind_task,
+        ],
     )

@@ -14,6 +14,7 @@ the same Temporal actions as one.
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,6 +22,7 @@ from temporalio.exceptions import ActivityError
 
 from workflows import search_attributes as sa
 from workflows.cart_types import (
+    CallbackRequested,
     CartRecoveryInput,
     CartRecoveryResult,
     CartSnapshot,
@@ -30,6 +32,7 @@ from workflows.cart_types import (
     OfferNudgeInput,
     OptedOut,
     OrderPlaced,
+    RecordCallInput,
     RefreshCartInput,
     SendStepInput,
     Stage,
@@ -37,6 +40,8 @@ from workflows.cart_types import (
     StepRecord,
     StepSpec,
 )
+from workflows.human_tasks import HumanTaskWorkflow
+from workflows.task_types import CallOutcome, TaskKind, TaskSpec
 
 with workflow.unsafe.imports_passed_through():
     from activities.cart_store import CartStoreActivities
@@ -68,13 +73,26 @@ NUDGE_RETRY = RetryPolicy(
 # threshold counts as already idle, so a burst of edits right after the start costs no extra
 # timer (the shopper is declared gone at 27 rather than 30 minutes, by default).
 ABANDON_GRACE_FRACTION = 0.1
+CALL_RETRY_AFTER = timedelta(days=1)  # an unanswered call is tried once more, a day later
+DEFAULT_CALL_SLA = timedelta(hours=4)
+DEFAULT_CALLBACK_SLA = timedelta(minutes=15)
+CALLBACK_OUTCOMES = [
+    CallOutcome.REACHED_PURCHASED,
+    CallOutcome.REACHED_NOT_INTERESTED,
+    CallOutcome.VOICEMAIL,
+    CallOutcome.NO_ANSWER,
+    CallOutcome.WRONG_NUMBER,
+]
 
 
 @workflow.defn
-class CartRecoveryWorkflow:
+class CartRecoveryWorkflow(HumanTaskWorkflow):
     @workflow.init
     def __init__(self, input: CartRecoveryInput) -> None:
+        self._init_tasks()
         self._input = input
+        self._finished = False
+        self._declined = False
         self._stage = Stage.ACTIVE
         self._has_contact = input.has_contact
         self._nudge_reason: str | None = None
@@ -85,6 +103,11 @@ class CartRecoveryWorkflow:
         self._next_step: StepSpec | None = None
         self._next_at: datetime | None = None
         self._abandoned_at: datetime | None = None
+        self._last_outcome: str | None = None
+        self._expires_at = workflow.now() + timedelta(seconds=input.cadence.expire_after_seconds)
+        self._nudge_step = next(
+            (s for s in input.cadence.steps if s.channel == Channel.ONSITE), None
+        )
 
     # --- signals and queries ------------------------------------------------------------------
 
@@ -103,6 +126,13 @@ class CartRecoveryWorkflow:
         """Idle, exit intent or confusion on the site: offer help once, if still active."""
         if self._nudge_reason is None:
             self._nudge_reason = trigger.reason
+
+    @workflow.signal
+    async def callback_requested(self, _: CallbackRequested) -> None:
+        """The shopper asked to be called back from the on-site nudge: an agent task, now."""
+        step = self._nudge_step or StepSpec(index=0, channel=Channel.ONSITE)
+        sla = timedelta(seconds=step.sla_seconds) if step.sla_seconds else DEFAULT_CALLBACK_SLA
+        await self._agent_call(step, TaskKind.CALLBACK, "Call back", sla, attempt=1)
 
     @workflow.signal
     def contact_known(self) -> None:
@@ -126,11 +156,13 @@ class CartRecoveryWorkflow:
 
     # --- the journey --------------------------------------------------------------------------
 
+    @property
+    def retailer_id(self) -> str:
+        return self._input.retailer_id
+
     @workflow.run
     async def run(self, input: CartRecoveryInput) -> CartRecoveryResult:
         cadence = input.cadence
-        self._expires_at = workflow.now() + timedelta(seconds=cadence.expire_after_seconds)
-        self._nudge_step = next((s for s in cadence.steps if s.channel == Channel.ONSITE), None)
 
         if not await self._wait_for_abandonment(input.last_activity_at):
             return await self._finish()
@@ -149,7 +181,12 @@ class CartRecoveryWorkflow:
                     self._expires_at, "waiting for a contact", lambda: self._has_contact
                 ):
                     return await self._finish()
-            if not await self._run_step(step):
+            done = (
+                await self._run_call_step(step)
+                if step.channel == Channel.AGENT_CALL
+                else await self._run_step(step)
+            )
+            if not done:
                 return await self._finish()
 
         self._show_next(None, self._expires_at, "cadence done; watching for a purchase")
@@ -181,12 +218,18 @@ class CartRecoveryWorkflow:
                 return True
             last_activity_at = snapshot.last_activity_at
 
-    async def _run_step(self, step: StepSpec) -> bool:
-        """Sends one step, postponing it out of quiet hours. False if the journey ended."""
+    async def _run_step(
+        self, step: StepSpec, key_suffix: str = "", check_only: bool = False
+    ) -> bool:
+        """Sends one step (or, ``check_only``, checks its guards), postponing it out of quiet
+        hours. False if the journey ended."""
+        activity: Any = (
+            MessagingActivities.check_step if check_only else MessagingActivities.send_step
+        )
         while True:
             try:
                 result = await workflow.execute_activity_method(
-                    MessagingActivities.send_step,
+                    activity,
                     SendStepInput(
                         workflow_id=workflow.info().workflow_id,
                         retailer_id=self._input.retailer_id,
@@ -194,13 +237,15 @@ class CartRecoveryWorkflow:
                         step=step,
                         guards=self._input.cadence.guards,
                         at=workflow.now(),
+                        key_suffix=key_suffix,
                     ),
                     start_to_close_timeout=timedelta(minutes=1),
                     retry_policy=SEND_RETRY,
-                    summary=f"step {step.index}: {step.channel}",
+                    summary=f"step {step.index}: {step.channel}{key_suffix}",
                 )
             except ActivityError as err:
                 self._record(step, StepOutcome.FAILED, _failure_reason(err))
+                self._last_outcome = StepOutcome.FAILED
                 return not self._stopped()
 
             if result.outcome == StepOutcome.POSTPONED and result.retry_at is not None:
@@ -212,7 +257,9 @@ class CartRecoveryWorkflow:
                     return False
                 continue
 
-            self._record(step, result.outcome, result.reason, result.message_id)
+            self._last_outcome = result.outcome
+            if result.outcome != StepOutcome.READY:
+                self._record(step, result.outcome, result.reason, result.message_id)
             if result.outcome == StepOutcome.STOPPED:
                 # The database saw the purchase or opt-out before its signal reached us.
                 if result.reason == "ordered" and self._order is None:
@@ -223,6 +270,76 @@ class CartRecoveryWorkflow:
             if result.outcome == StepOutcome.SENT and self._stage == Stage.ABANDONED:
                 self._set_stage(Stage.CONTACTING)
             return not self._stopped()
+
+    async def _run_call_step(self, step: StepSpec) -> bool:
+        """An agent calls the shopper; an unanswered call is retried once the next day (in
+        calling hours), then an SMS goes instead if the shopper agreed to texts."""
+        sla = timedelta(seconds=step.sla_seconds) if step.sla_seconds else DEFAULT_CALL_SLA
+        for attempt in (1, 2):
+            if not await self._run_step(step, key_suffix=f"-call-{attempt}", check_only=True):
+                return False
+            if self._last_outcome != StepOutcome.READY:
+                return True  # skipped (no phone, no consent, ...) or failed: recorded
+            outcome = await self._agent_call(step, TaskKind.CALL_SHOPPER, "Call", sla, attempt)
+            if outcome is None:
+                return False  # bought or opted out while the task waited: cancelled
+            if outcome == CallOutcome.REACHED_NOT_INTERESTED:
+                self._declined = True
+                return False
+            if outcome not in CallOutcome.RETRY:
+                return True
+            if attempt == 1:
+                retry_at = workflow.now() + CALL_RETRY_AFTER
+                self._show_next(step, retry_at, "calling again after no answer")
+                if not await self._sleep_until(retry_at, f"step {step.index}: call again"):
+                    return False
+        fallback = StepSpec(index=step.index, channel=Channel.SMS, template="cart_sms")
+        return await self._run_step(fallback, key_suffix="-sms-fallback")
+
+    async def _agent_call(
+        self, step: StepSpec, kind: str, verb: str, sla: timedelta, attempt: int
+    ) -> str | None:
+        """Opens a call task with the cart attached and waits for the agent's outcome."""
+        value = f"{self._input.cart_value:.2f}"
+        spec = TaskSpec(
+            kind=kind,
+            title=f"{verb} the shopper of cart {self._input.cart_id} ({value}), attempt {attempt}",
+            allowed_outcomes=list(CALLBACK_OUTCOMES),
+            sla_seconds=int(sla.total_seconds()),
+            priority=2 if kind == TaskKind.CALLBACK else 1,
+            queue=step.queue,
+            skills=list(step.skills),
+            cart_id=self._input.cart_id,
+            remind_before_seconds=int(sla.total_seconds() // 4) or None,
+        )
+        self._show_next(step, workflow.now() + sla, f"waiting for an agent: {spec.title}")
+        completion = await self.run_task(
+            spec, stop=lambda: self._stopped() or self._finished, until=self._expires_at
+        )
+        if completion is None:
+            self._record(step, StepOutcome.STOPPED, f"{kind} task cancelled")
+            return None
+        result = await workflow.execute_activity_method(
+            MessagingActivities.record_call,
+            RecordCallInput(
+                workflow_id=workflow.info().workflow_id,
+                retailer_id=self._input.retailer_id,
+                cart_id=self._input.cart_id,
+                task_id=completion.task_id,
+                step_index=step.index if kind == TaskKind.CALL_SHOPPER else None,
+                agent_id=completion.agent_id,
+                outcome=completion.outcome,
+                notes=completion.notes,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DATABASE_RETRY,
+            summary=f"record call: {completion.outcome}",
+        )
+        self._record(step, StepOutcome.SENT, f"{kind}: {completion.outcome}", result.message_id)
+        if self._stage == Stage.ABANDONED:
+            self._set_stage(Stage.CONTACTING)
+        return completion.outcome
 
     async def _offer_nudge(self) -> None:
         assert self._nudge_step is not None and self._nudge_reason is not None
@@ -315,10 +432,13 @@ class CartRecoveryWorkflow:
         )
 
     async def _finish(self) -> CartRecoveryResult:
+        self._finished = True  # any callback task still open is cancelled
         if self._order is not None:
             stage = Stage.RECOVERED if self._abandoned_at is not None else Stage.PURCHASED
         elif self._opted_out is not None:
             stage = Stage.OPTED_OUT
+        elif self._declined:
+            stage = Stage.DECLINED
         else:
             stage = Stage.EXPIRED
         self._set_stage(stage)

@@ -23,9 +23,10 @@ class Stage:
     PURCHASED = "purchased"  # bought before abandonment
     RECOVERED = "recovered"  # bought after abandonment
     OPTED_OUT = "opted_out"
+    DECLINED = "declined"  # told an agent they are not interested
     EXPIRED = "expired"
 
-    FINAL = frozenset({PURCHASED, RECOVERED, OPTED_OUT, EXPIRED})
+    FINAL = frozenset({PURCHASED, RECOVERED, OPTED_OUT, DECLINED, EXPIRED})
 
 
 class StepOutcome:
@@ -34,6 +35,7 @@ class StepOutcome:
     POSTPONED = "postponed"  # quiet hours: try again at ``retry_at``
     STOPPED = "stopped"  # the cart was bought or opted out meanwhile
     FAILED = "failed"  # the provider refused it for good
+    READY = "ready"  # guards passed; for steps a person carries out (agent calls)
 
 
 @dataclass
@@ -48,6 +50,9 @@ class StepSpec:
     discount_code: str | None = None
     discount_pool: str | None = None
     offer: list[str] = field(default_factory=list)
+    sla_seconds: int = 0  # agent_call: the call task's SLA; onsite: the callback task's
+    queue: str | None = None  # agent_call / callback: a fixed queue instead of skills routing
+    skills: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +96,11 @@ class OptedOut:
 @dataclass
 class NudgeTrigger:
     reason: str  # "idle" | "exit_intent" | "confusion"
+
+
+@dataclass
+class CallbackRequested:
+    """The shopper answered the on-site nudge with "call me back"."""
 
 
 @dataclass
@@ -150,6 +160,7 @@ class SendStepInput:
     step: StepSpec
     guards: GuardSpec
     at: datetime  # workflow time of the send: quiet hours and the cap are judged at it
+    key_suffix: str = ""  # a second send for one step (an SMS after unanswered calls)
 
 
 @dataclass
@@ -158,6 +169,19 @@ class SendStepResult:
     reason: str | None = None
     retry_at: datetime | None = None
     message_id: int | None = None
+
+
+@dataclass
+class RecordCallInput:
+    workflow_id: str
+    retailer_id: str
+    cart_id: str
+    task_id: str
+    step_index: int | None
+    agent_id: str
+    outcome: str
+    notes: str
+    at: datetime
 
 
 @dataclass

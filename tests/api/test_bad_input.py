@@ -58,9 +58,14 @@ CADENCE_CASES: list[Case] = [
     ("huge duration", cadence({"channel": "email", "delay": 1e20}), ("too long",)),
     ("huge day count", cadence({"channel": "email", "delay": "99999999999d"}), ("too long",)),
     (
-        "agent_call",
-        cadence(EMAIL_1H, {"channel": "agent_call", "delay": "1d"}),
-        ("steps[1].channel", "agent_call", "not available yet"),
+        "an SLA on an email",
+        cadence({**EMAIL_1H, "sla": "4h"}),
+        ("steps[0]", "sla, skills and queue are for agent_call"),
+    ),
+    (
+        "an unknown skill",
+        cadence({"channel": "agent_call", "delay": "1d", "skills": ["shoes"]}),
+        ("steps.0.skills", "category:"),
     ),
     ("unknown top-level field", {**cadence(EMAIL_1H), "colour": "red"}, ("colour", "Extra")),
     ("unknown step field", cadence({**EMAIL_1H, "wait": "1h"}), ("steps.0.wait", "Extra")),

@@ -33,7 +33,7 @@ async def test_without_a_cadence_the_default_is_version_0(stack: Stack) -> None:
         ("onsite", "0s", None, None, None),
         ("email", "1h", None, None, None),
         ("sms", "1d", None, 200.0, None),
-        ("voice", "1d", 200.0, None, None),
+        ("agent_call", "1d", 200.0, None, None),
         ("email", "3d", None, None, "cart_last_chance"),
     ]
     assert (current["abandon_after"], current["expire_after"]) == ("30m", "7d")

@@ -47,16 +47,9 @@ async def test_happy_path_runs_the_default_cadence_to_expiry(stack: Stack) -> No
     assert email["subject"] == "You left something in your cart at Acme"
     assert sent[2]["to_address"] == "+14155552671"
     skipped = [s for s in result.steps if s.outcome == "skipped"]
-    assert [(s.channel, s.reason) for s in skipped] == [("voice", "cart value 120.00 below 200.00")]
-
-
-async def test_cart_over_the_threshold_gets_a_call_instead_of_an_sms(stack: Stack) -> None:
-    retailer = await stack.retailer()
-    await _start_cart(retailer, value=450.0)
-
-    await retailer.result("c1")
-
-    assert [m["channel"] for m in await retailer.outbox()] == ["email", "voice", "email"]
+    assert [(s.channel, s.reason) for s in skipped] == [
+        ("agent_call", "cart value 120.00 below 200.00")
+    ]
 
 
 @pytest.mark.parametrize(

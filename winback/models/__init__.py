@@ -1,22 +1,27 @@
 """Database tables and the API models built on them (Base / Create / Public split)."""
 
+from winback.models.agent import Agent, Queue
 from winback.models.cadence import CadenceVersion
 from winback.models.cart import Cart, CartEvent
 from winback.models.customer import Customer
 from winback.models.discount import DiscountCode
 from winback.models.message import Message, Suppression
 from winback.models.retailer import ApiKey, Retailer
+from winback.models.task import HumanTask
 from winback.models.template import MessageTemplate
 
 __all__ = [
+    "Agent",
     "ApiKey",
     "CadenceVersion",
     "Cart",
     "CartEvent",
     "Customer",
     "DiscountCode",
+    "HumanTask",
     "Message",
     "MessageTemplate",
+    "Queue",
     "Retailer",
     "Suppression",
 ]

@@ -55,6 +55,8 @@ class Cart(SQLModel, table=True):
     nudge_signalled: bool = False
     order_signalled: bool = False
     opt_out_signalled: bool = False
+    callback_requested: bool = False
+    callback_signalled: bool = False
 
     created_at: datetime = utc_column(nullable=False, default_now=True)
 

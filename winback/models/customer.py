@@ -22,17 +22,15 @@ class Customer(SQLModel, table=True):
     updated_at: datetime = utc_column(nullable=False, default_now=True)
 
     def address_for(self, channel: str) -> str | None:
-        return (
-            self.email
-            if channel == "email"
-            else self.phone
-            if channel in ("sms", "voice")
-            else None
-        )
+        if channel == "email":
+            return self.email
+        return self.phone if channel in ("sms", "voice", "agent_call") else None
 
     def consents_to(self, channel: str) -> bool:
+        """A call by an agent needs the same consent as an automated one."""
         return {
             "email": self.consent_email,
             "sms": self.consent_sms,
             "voice": self.consent_voice,
+            "agent_call": self.consent_voice,
         }.get(channel, False)

@@ -1,0 +1,206 @@
+"""The inbox of human tasks: routing, the listing row, reminders and escalations.
+
+The workflow that waits for a task decides; these activities write down what it decided and
+notify people (supervisors, holders) through the same channel adapters as shopper messages.
+"""
+
+import logging
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.messaging import deliver, message_by_key
+from winback.cart_context import load_cart_context
+from winback.channels import ChannelAdapter, OutgoingMessage
+from winback.db import SessionFactory, session_scope
+from winback.models import Agent, HumanTask, Message, Queue
+from winback.models.message import MessageStatus
+from winback.routing import choose_queue, skills_for_cart
+from workflows.task_types import (
+    EscalateTaskInput,
+    EscalateTaskResult,
+    OpenTaskInput,
+    OpenTaskResult,
+    RemindTaskInput,
+    TaskChange,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TaskInboxActivities:
+    def __init__(self, sessions: SessionFactory, adapters: dict[str, ChannelAdapter]) -> None:
+        self._sessions = sessions
+        self._adapters = adapters
+
+    @activity.defn
+    async def open_task(self, input: OpenTaskInput) -> OpenTaskResult:
+        """Routes the task to a queue by skills and writes its inbox row (once)."""
+        async with session_scope(self._sessions) as session:
+            existing = await session.get(HumanTask, input.task_id)
+            if existing is not None:
+                return OpenTaskResult(queue=existing.queue, skills=existing.skills)
+            spec = input.spec
+            customer_id, details, needed = None, dict(spec.details), set(spec.skills)
+            if spec.cart_id:
+                ctx = await load_cart_context(session, input.retailer_id, spec.cart_id)
+                if ctx is not None:
+                    customer_id = ctx.cart.customer_id
+                    needed |= skills_for_cart(ctx.cart.items, ctx.customer)
+                    details.setdefault("cart_url", ctx.cart_url)
+                    details.setdefault("cart_value", ctx.cart.value)
+                    details.setdefault("currency", ctx.cart.currency)
+                    details.setdefault("items", ctx.cart.items)
+                    if ctx.customer is not None:
+                        details.setdefault("shopper_name", ctx.customer.name)
+                        details.setdefault("shopper_phone", ctx.customer.phone)
+                        details.setdefault("shopper_email", ctx.customer.email)
+            queues = (
+                await session.exec(select(Queue).where(Queue.retailer_id == input.retailer_id))
+            ).all()
+            queue = choose_queue(list(queues), sorted(needed), requested=spec.queue)
+            session.add(
+                HumanTask(
+                    id=input.task_id,
+                    retailer_id=input.retailer_id,
+                    workflow_id=input.workflow_id,
+                    customer_id=customer_id,
+                    kind=spec.kind,
+                    title=spec.title,
+                    queue=queue,
+                    skills=sorted(needed),
+                    priority=spec.priority,
+                    allowed_outcomes=list(spec.allowed_outcomes),
+                    cart_id=spec.cart_id,
+                    case_id=spec.case_id,
+                    details=details,
+                    due_at=input.due_at,
+                    created_at=input.at,
+                )
+            )
+            return OpenTaskResult(queue=queue, skills=sorted(needed))
+
+    @activity.defn
+    async def close_task(self, change: TaskChange) -> None:
+        """Writes the task's final state (done or cancelled) into its inbox row."""
+        async with session_scope(self._sessions) as session:
+            task = await _task(session, change.task_id)
+            if task.version > change.version:
+                return  # a newer change already landed
+            task.status, task.claimed_by, task.version = (
+                change.status,
+                change.claimed_by,
+                change.version,
+            )
+            task.outcome, task.notes = change.outcome, change.notes or task.notes
+            task.completed_at = change.at
+            session.add(task)
+
+    @activity.defn
+    async def escalate_task(self, input: EscalateTaskInput) -> EscalateTaskResult:
+        """Raises the task's priority, moves it on if its queue says so, tells the supervisor."""
+        async with session_scope(self._sessions) as session:
+            task = await _task(session, input.task_id)
+            queue = await _queue(session, input.retailer_id, task.queue)
+            if task.escalation_level < input.level:  # not yet applied (this may be a retry)
+                task.escalation_level = input.level
+                task.priority += 1
+                task.due_at = input.next_due_at
+                task.version = max(task.version, input.version)
+                if queue is not None and queue.escalate_to:
+                    task.queue = queue.escalate_to
+                session.add(task)
+            supervisor = await _agent(
+                session, input.retailer_id, queue.supervisor_id if queue else None
+            )
+            result = EscalateTaskResult(queue=task.queue, priority=task.priority)
+            subject = f"Overdue (level {input.level}): {task.title}"
+            body = (
+                f"The task '{task.title}' in queue {queue.name if queue else task.queue} passed "
+                f"its due time. It is now in queue {task.queue} with priority {task.priority}."
+            )
+        if supervisor is not None:
+            key = f"{input.task_id}/escalation-{input.level}"
+            if await self._notify(supervisor, key, subject, body, input):
+                result.notified.append(supervisor.agent_id)
+        else:
+            log.warning(
+                "task %s is overdue and queue %s has no supervisor", input.task_id, task.queue
+            )
+        return result
+
+    @activity.defn
+    async def remind_task(self, input: RemindTaskInput) -> None:
+        """Reminds the holder (or, if nobody holds it, the queue's supervisor) of the due time."""
+        async with session_scope(self._sessions) as session:
+            task = await _task(session, input.task_id)
+            queue = await _queue(session, input.retailer_id, task.queue)
+            who = task.claimed_by or (queue.supervisor_id if queue else None)
+            agent = await _agent(session, input.retailer_id, who)
+            subject = f"Due soon: {task.title}"
+            body = f"The task '{task.title}' is due at {task.due_at.isoformat(timespec='minutes')}."
+        if agent is not None:
+            await self._notify(agent, f"{input.task_id}/reminder", subject, body, input)
+
+    async def _notify(
+        self,
+        agent: Agent,
+        key: str,
+        subject: str,
+        body: str,
+        input: EscalateTaskInput | RemindTaskInput,
+    ) -> bool:
+        """Emails the agent (or texts them without an email), once per key."""
+        channel, address = ("email", agent.email) if agent.email else ("sms", agent.phone)
+        if not address:
+            log.warning("agent %s has no email or phone to notify", agent.agent_id)
+            return False
+        async with session_scope(self._sessions) as session:
+            if await message_by_key(session, key) is not None:
+                return True
+            message = Message(
+                retailer_id=input.retailer_id,
+                dedupe_key=key,
+                channel=channel,
+                template="agent_notification",
+                to_address=address,
+                subject=subject,
+                body=body,
+                status=MessageStatus.SENDING,
+                created_at=input.at,
+            )
+            session.add(message)
+            await session.flush()
+            assert message.id is not None
+            outgoing = OutgoingMessage(
+                message_id=message.id,
+                retailer_id=input.retailer_id,
+                channel=channel,
+                to=address,
+                body=body,
+                subject=subject,
+                categories=["winback", "agent-notification"],
+            )
+        await deliver(self._sessions, self._adapters, outgoing, input.at)
+        return True
+
+
+async def _task(session: AsyncSession, task_id: str) -> HumanTask:
+    task = await session.get(HumanTask, task_id)
+    if task is None:
+        raise ApplicationError(f"no task {task_id}", type="UnknownTask", non_retryable=True)
+    return task
+
+
+async def _queue(session: AsyncSession, retailer_id: str, name: str) -> Queue | None:
+    query = select(Queue).where(Queue.retailer_id == retailer_id, Queue.name == name)
+    return (await session.exec(query)).first()
+
+
+async def _agent(session: AsyncSession, retailer_id: str, agent_id: str | None) -> Agent | None:
+    if agent_id is None:
+        return None
+    query = select(Agent).where(Agent.retailer_id == retailer_id, Agent.agent_id == agent_id)
+    return (await session.exec(query)).first()
