@@ -6,9 +6,10 @@ autoescaped; text parts are not.
 """
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -145,14 +146,18 @@ def render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
         raise RenderError(f"{type(err).__name__}: {err}") from err
 
 
+@lru_cache(maxsize=1024)
+def _compiled(text: str, html: bool = False) -> Template:
+    """Compiling costs milliseconds; a retailer's few templates are compiled once."""
+    return (_html_env if html else _text_env).from_string(text)
+
+
 def _render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
     values = context.as_dict()
     return RenderedMessage(
-        body=_text_env.from_string(source.body).render(values).strip(),
-        subject=(
-            _text_env.from_string(source.subject).render(values).strip() if source.subject else None
-        ),
-        html=_html_env.from_string(source.html).render(values) if source.html else None,
+        body=_compiled(source.body).render(values).strip(),
+        subject=_compiled(source.subject).render(values).strip() if source.subject else None,
+        html=_compiled(source.html, html=True).render(values) if source.html else None,
     )
 
 

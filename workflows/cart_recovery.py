@@ -11,6 +11,7 @@ the cart's last activity and sleeps again if the shopper was busy meanwhile. Ten
 the same Temporal actions as one.
 """
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -197,15 +198,20 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         """Sleeps until the shopper has been idle long enough; False if the journey ended."""
         abandon_after = timedelta(seconds=self._input.cadence.abandon_after_seconds)
         grace = abandon_after * ABANDON_GRACE_FRACTION
+        # Histories recorded before this patch cancelled and restarted the timer on a nudge.
+        one_timer = workflow.patched("abandonment-timer-survives-the-nudge")
         while True:
             deadline = min(last_activity_at + abandon_after, self._expires_at)
             self._show_next(None, deadline, "abandonment check")
-            await self._sleep_until(deadline, "abandonment check", self._nudge_due)
+            if one_timer:
+                await self._sleep_through_nudges(deadline)
+            else:
+                await self._sleep_until(deadline, "abandonment check", self._nudge_due)
+                if self._nudge_due() and not self._stopped():
+                    await self._offer_nudge()
+                    continue
             if self._stopped():
                 return False
-            if self._nudge_due():
-                await self._offer_nudge()
-                continue
             if workflow.now() >= self._expires_at:
                 return False
             snapshot = await self._refresh(workflow.now() - abandon_after + grace)
@@ -217,6 +223,27 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
                 self._set_stage(Stage.ABANDONED)
                 return True
             last_activity_at = snapshot.last_activity_at
+
+    async def _sleep_through_nudges(self, until: datetime) -> None:
+        """Sleeps until ``until`` on one timer, offering the nudge if it falls due meanwhile."""
+        remaining = until - workflow.now()
+        timer = (
+            asyncio.ensure_future(workflow.sleep(remaining, summary="abandonment check"))
+            if remaining > timedelta(0)
+            else None
+        )
+        try:
+            while True:
+                await workflow.wait_condition(
+                    lambda: timer is None or timer.done() or self._nudge_due() or self._stopped()
+                )
+                if self._nudge_due() and not self._stopped():
+                    await self._offer_nudge()
+                    continue
+                return
+        finally:
+            if timer is not None and not timer.done():
+                timer.cancel()
 
     async def _run_step(
         self, step: StepSpec, key_suffix: str = "", check_only: bool = False
