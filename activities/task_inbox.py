@@ -108,7 +108,6 @@ class TaskInboxActivities:
                 task.escalation_level = input.level
                 task.priority += 1
                 task.due_at = input.next_due_at
-                task.version = max(task.version, input.version)
                 if queue is not None and queue.escalate_to:
                     task.queue = queue.escalate_to
                 session.add(task)

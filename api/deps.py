@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from winback.db import SessionFactory
-from winback.models import ApiKey, Retailer
+from winback.models import Agent, ApiKey, Retailer
 from winback.settings import Settings, get_settings
 
 
@@ -47,10 +47,36 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A retailer's API key.")
-_admin_token = APIKeyHeader(
-    name="X-Admin-Token", auto_error=False, description="The operator's admin token."
+_api_key = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="A retailer's API key."
 )
+_agent_token = APIKeyHeader(
+    name="X-Agent-Token",
+    scheme_name="AgentToken",
+    auto_error=False,
+    description="An agent's token, given once when the retailer created the agent.",
+)
+_admin_token = APIKeyHeader(
+    name="X-Admin-Token",
+    scheme_name="AdminToken",
+    auto_error=False,
+    description="The operator's admin token.",
+)
+
+
+async def _retailer_of_key(session: AsyncSession, key: str) -> Retailer:
+    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
+    retailer = await session.get(Retailer, row.retailer_id) if row else None
+    if retailer is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+    return retailer
+
+
+async def _agent_of_token(session: AsyncSession, token: str) -> Agent:
+    agent = (await session.exec(select(Agent).where(Agent.token_hash == hash_key(token)))).first()
+    if agent is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown agent token")
+    return agent
 
 
 async def get_retailer(
@@ -58,10 +84,38 @@ async def get_retailer(
 ) -> Retailer:
     if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
-    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
-    retailer = await session.get(Retailer, row.retailer_id) if row else None
-    if retailer is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+    return await _retailer_of_key(session, key)
+
+
+async def get_agent(
+    session: SessionDep, token: Annotated[str | None, Security(_agent_token)]
+) -> Agent:
+    """The agent the token belongs to; everything it does is scoped to the agent's retailer."""
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-Agent-Token header")
+    return await _agent_of_token(session, token)
+
+
+async def get_caller_retailer(
+    session: SessionDep,
+    token: Annotated[str | None, Security(_agent_token)],
+    key: Annotated[str | None, Security(_api_key)],
+) -> Retailer:
+    """The retailer behind an agent's token or the retailer's own API key (either will do;
+    if both are sent they must belong to the same retailer)."""
+    if not token and not key:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing X-Agent-Token (or X-API-Key) header"
+        )
+    retailer = await _retailer_of_key(session, key) if key else None
+    if token:
+        agent = await _agent_of_token(session, token)
+        if retailer is not None and retailer.id != agent.retailer_id:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "X-Agent-Token and X-API-Key name other retailers"
+            )
+        retailer = retailer or await session.get(Retailer, agent.retailer_id)
+    assert retailer is not None  # an agent's retailer row is kept by its foreign key
     return retailer
 
 
@@ -74,4 +128,6 @@ def require_admin(
 
 
 RetailerDep = Annotated[Retailer, Depends(get_retailer)]
+AgentDep = Annotated[Agent, Depends(get_agent)]
+CallerRetailerDep = Annotated[Retailer, Depends(get_caller_retailer)]
 AdminDep = Annotated[None, Depends(require_admin)]

@@ -7,9 +7,23 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from winback.cart_events import EventIdConflict
+from winback.cart_events import EventFieldError, EventIdConflict
+from winback.task_commands import TaskNoLongerOpen
+
+# Why a workflow refused an agent's change (the ``type`` of the validator's ApplicationError).
+# A type not listed here is still a refusal of the change as it stands: 409.
+WORKFLOW_REJECTIONS = {
+    "TaskNotFound": status.HTTP_404_NOT_FOUND,
+    "TaskClosed": status.HTTP_409_CONFLICT,
+    "TaskClaimed": status.HTTP_409_CONFLICT,
+    "NotTaskHolder": status.HTTP_403_FORBIDDEN,
+    "InvalidOutcome": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    "InvalidTaskData": status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -30,6 +44,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": summary, "errors": errors},
+        )
+
+    @app.exception_handler(EventFieldError)
+    async def _event_field(_: Request, exc: EventFieldError) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={
+                "detail": f"{exc.field}: {exc}",
+                "errors": [{"field": exc.field, "message": str(exc)}],
+            },
         )
 
     @app.exception_handler(EventIdConflict)
@@ -55,6 +79,34 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": f"{', '.join(sorted(fields)) or 'request'}: {exc.orig}"},
+        )
+
+    @app.exception_handler(WorkflowUpdateFailedError)
+    async def _update_rejected(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            code = WORKFLOW_REJECTIONS.get(cause.type or "", status.HTTP_409_CONFLICT)
+            content = {"detail": cause.message, "reason": cause.type}
+        else:  # the update handler itself failed: not the caller's fault
+            code = status.HTTP_500_INTERNAL_SERVER_ERROR
+            content = {"detail": f"the workflow could not apply the change ({cause})"}
+        return JSONResponse(status_code=code, content=content)
+
+    @app.exception_handler(TaskNoLongerOpen)
+    async def _task_gone(_: Request, exc: TaskNoLongerOpen) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_409_CONFLICT,
+            content={"detail": "task is no longer open", "reason": "WorkflowClosed"},
+        )
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def _update_timeout(
+        _: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError
+    ) -> JSONResponse:
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": "the workflow did not answer in time; retry"},
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(RPCError)

@@ -8,7 +8,20 @@ from temporalio.client import Client
 
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
-from api.routers import cadences, carts, discounts, health, outbox, reports, retailers, templates
+from api.routers import (
+    agents,
+    cadences,
+    carts,
+    customers,
+    discounts,
+    health,
+    outbox,
+    queues,
+    reports,
+    retailers,
+    tasks,
+    templates,
+)
 from winback.db import create_tables, make_engine, make_session_factory
 from winback.settings import Settings, get_settings
 from winback.temporal import connect
@@ -37,6 +50,20 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     install_error_handlers(app)
     install_metrics(app)
-    for router in (health, retailers, cadences, templates, discounts, carts, outbox, reports):
+    routers = (
+        health,
+        retailers,
+        cadences,
+        templates,
+        discounts,
+        carts,
+        outbox,
+        reports,
+        agents,
+        queues,
+        tasks,
+        customers,
+    )
+    for router in routers:
         app.include_router(router.router)
     return app

@@ -93,7 +93,9 @@ class CustomerIn(_Strict):
 
     @model_validator(mode="after")
     def _phone(self) -> Self:
-        if self.phone is not None:
+        """International numbers are checked here; national ones (no '+' and no ``country``)
+        are read in the store's country by ``record_event``."""
+        if self.phone is not None and (self.country or self.phone.strip().startswith("+")):
             self.phone = normalize_phone(self.phone, self.country.upper() if self.country else None)
         return self
 
@@ -152,6 +154,14 @@ class EventIdConflict(ValueError):
     """The event id was already used for another cart."""
 
 
+class EventFieldError(ValueError):
+    """A field that can only be checked against the retailer (a national phone number)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class RecordedEvent:
     cart: Cart
@@ -162,6 +172,11 @@ async def record_event(
     session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
 ) -> RecordedEvent:
     """Stores the event and updates the cart snapshot. Caller commits."""
+    if event.customer is not None and event.customer.phone and event.customer.phone[0] != "+":
+        try:
+            event.customer.phone = normalize_phone(event.customer.phone, retailer.country)
+        except ValueError as err:
+            raise EventFieldError("customer.phone", f"{err} (read in {retailer.country})") from err
     now = utcnow()
     occurred_at = event.occurred_at or now
     seen = (

@@ -234,7 +234,6 @@ class HumanTaskWorkflow:
 
     async def _escalate(self, task: _Task, sla: timedelta) -> None:
         level = task.view.escalation_level + 1
-        version = task.view.version + 1
         next_due = workflow.now() + sla
         result = await workflow.execute_activity_method(
             TaskInboxActivities.escalate_task,
@@ -242,7 +241,6 @@ class HumanTaskWorkflow:
                 task_id=task.view.task_id,
                 retailer_id=self.retailer_id,
                 level=level,
-                version=version,
                 next_due_at=next_due,
                 at=workflow.now(),
             ),
@@ -254,7 +252,7 @@ class HumanTaskWorkflow:
         task.view.priority = result.priority
         task.view.queue = result.queue
         task.view.due_at = next_due
-        task.view.version = version
+        task.view.version += 1  # after the activity: a claim accepted meanwhile keeps its bump
         self._show_open_tasks()
 
     # --- helpers ------------------------------------------------------------------------------

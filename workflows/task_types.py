@@ -121,7 +121,6 @@ class EscalateTaskInput:
     task_id: str
     retailer_id: str
     level: int
-    version: int
     next_due_at: datetime
     at: datetime
 

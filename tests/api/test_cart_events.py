@@ -227,3 +227,19 @@ async def test_an_anonymous_cart_bought_before_any_trigger_never_starts(
 
     assert (ordered["workflow_id"], ordered["workflow_actions"]) == (None, [])
     assert (await cart(retailer, "c1"))["status"] == "ordered"
+
+
+async def test_a_national_phone_number_is_read_in_the_stores_country(stack: Stack) -> None:
+    retailer = await stack.retailer(country="ES")
+    national = {"email": "ana@example.com", "phone": "612 34 56 78"}
+
+    await retailer.event("c1", "item_added", items=items(30.0), customer=national)
+    refused = await retailer.post(
+        "/v1/carts/c2/events",
+        {"event_id": "e-bad", "type": "activity", "customer": {"phone": "12"}},
+    )
+
+    assert (await cart(retailer, "c1"))["customer_phone"] == "+34612345678"
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("customer.phone: '12' is not")
+    assert (await retailer.get("/v1/carts/c2")).status_code == 404

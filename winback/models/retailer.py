@@ -4,6 +4,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import AnyHttpUrl, field_validator
 from sqlmodel import Field, SQLModel
 
@@ -22,9 +23,22 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def check_country(value: str) -> str:
+    """An ISO 3166 alpha-2 code that phone numbers are known for, upper-cased."""
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown country {value!r} (use an ISO 3166 alpha-2 code like 'US')")
+    return code
+
+
 class RetailerBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(default="UTC", description="The store's IANA time zone.")
+    country: str = Field(
+        default="US",
+        max_length=2,
+        description="ISO 3166 alpha-2: the region of phone numbers typed without a `+`.",
+    )
     cart_url_template: str = Field(
         default="https://shop.example.com/cart/{cart_id}",
         description="Link back to the cart in messages; `{cart_id}` is replaced.",
@@ -37,6 +51,11 @@ class RetailerBase(SQLModel):
     @classmethod
     def _tz(cls, value: str) -> str:
         return check_timezone(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return check_country(value)
 
     @field_validator("webhook_url")
     @classmethod
@@ -63,6 +82,7 @@ class RetailerCreate(RetailerBase):
 class RetailerUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
+    country: str | None = None
     cart_url_template: str | None = None
     webhook_url: str | None = None
 
@@ -70,6 +90,13 @@ class RetailerUpdate(SQLModel):
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else check_timezone(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str:
+        if value is None:  # only an explicit null gets here: an omitted field is not validated
+            raise ValueError("cannot be null")
+        return check_country(value)
 
 
 class Retailer(RetailerBase, table=True):
