@@ -198,18 +198,10 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         """Sleeps until the shopper has been idle long enough; False if the journey ended."""
         abandon_after = timedelta(seconds=self._input.cadence.abandon_after_seconds)
         grace = abandon_after * ABANDON_GRACE_FRACTION
-        # Histories recorded before this patch cancelled and restarted the timer on a nudge.
-        one_timer = workflow.patched("abandonment-timer-survives-the-nudge")
         while True:
             deadline = min(last_activity_at + abandon_after, self._expires_at)
             self._show_next(None, deadline, "abandonment check")
-            if one_timer:
-                await self._sleep_through_nudges(deadline)
-            else:
-                await self._sleep_until(deadline, "abandonment check", self._nudge_due)
-                if self._nudge_due() and not self._stopped():
-                    await self._offer_nudge()
-                    continue
+            await self._sleep_through_nudges(deadline)
             if self._stopped():
                 return False
             if workflow.now() >= self._expires_at:

@@ -31,27 +31,23 @@ async def test_committed_histories_replay(path: Path) -> None:
 
 
 async def test_record_histories(stack: Stack, request: pytest.FixtureRequest) -> None:
-    """Records the reference histories when asked to (``--record-histories``).
-
-    Files ending ``_v1`` were recorded before the ``abandonment-timer-survives-the-nudge``
-    patch and must keep replaying.
-    """
+    """Records the reference histories when asked to (``--record-histories``)."""
     if not request.config.getoption("--record-histories"):
         pytest.skip("pass --record-histories to record")
     retailer = await stack.retailer()
-    await retailer.event(
-        "c1", "item_added", items=items(120.0), customer=SHOPPER, consent=ALL_CONSENT
-    )
-    await retailer.event("c1", "exit_intent")
-    await retailer.result("c1")
-    await _save(retailer, "c1", "cart_full_cadence")
-
     await retailer.event(
         "c2", "item_added", items=items(450.0), customer=SHOPPER, consent=ALL_CONSENT
     )
     await retailer.event("c2", "order_placed", order={"order_id": "o-1", "value": 450.0})
     await retailer.result("c2")
     await _save(retailer, "c2", "cart_bought_before_abandonment")
+
+    await retailer.event(
+        "c1", "item_added", items=items(120.0), customer=SHOPPER, consent=ALL_CONSENT
+    )
+    await retailer.event("c1", "exit_intent")
+    await retailer.result("c1")
+    await _save(retailer, "c1", "cart_full_cadence")
 
     await retailer.event(
         "c3", "item_added", items=items(450.0), customer=SHOPPER, consent=ALL_CONSENT
