@@ -11,12 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.messaging import deliver, message_by_key
+from activities.notify import Recipient, notify
 from winback.cart_context import load_cart_context
-from winback.channels import ChannelAdapter, OutgoingMessage
+from winback.channels import ChannelAdapter
 from winback.db import SessionFactory, session_scope
-from winback.models import Agent, HumanTask, Message, Queue
-from winback.models.message import MessageStatus
+from winback.models import Agent, Escalation, HumanTask, Queue
 from winback.routing import choose_queue, skills_for_cart
 from workflows.task_types import (
     EscalateTaskInput,
@@ -100,10 +99,13 @@ class TaskInboxActivities:
 
     @activity.defn
     async def escalate_task(self, input: EscalateTaskInput) -> EscalateTaskResult:
-        """Raises the task's priority, moves it on if its queue says so, tells the supervisor."""
+        """Raises the task's priority, moves it on if its queue says so, and tells the next
+        person up: the case's escalation chain if it has one, else the queue's supervisor.
+        Every escalation is recorded."""
         async with session_scope(self._sessions) as session:
             task = await _task(session, input.task_id)
             queue = await _queue(session, input.retailer_id, task.queue)
+            from_queue = task.queue
             if task.escalation_level < input.level:  # not yet applied (this may be a retry)
                 task.escalation_level = input.level
                 task.priority += 1
@@ -111,24 +113,54 @@ class TaskInboxActivities:
                 if queue is not None and queue.escalate_to:
                     task.queue = queue.escalate_to
                 session.add(task)
-            supervisor = await _agent(
-                session, input.retailer_id, queue.supervisor_id if queue else None
-            )
+            who = await self._next_up(session, input, task, queue)
             result = EscalateTaskResult(queue=task.queue, priority=task.priority)
             subject = f"Overdue (level {input.level}): {task.title}"
             body = (
-                f"The task '{task.title}' in queue {queue.name if queue else task.queue} passed "
-                f"its due time. It is now in queue {task.queue} with priority {task.priority}."
+                f"The task '{task.title}' in queue {from_queue} passed its due time. It is now in "
+                f"queue {task.queue} with priority {task.priority}."
             )
-        if supervisor is not None:
+            already = (
+                await session.exec(
+                    select(Escalation).where(
+                        Escalation.task_id == task.id, Escalation.level == input.level
+                    )
+                )
+            ).first()
+            if already is None:
+                session.add(
+                    Escalation(
+                        retailer_id=input.retailer_id,
+                        task_id=task.id,
+                        case_id=int(task.case_id) if task.case_id else None,
+                        cart_id=task.cart_id,
+                        level=input.level,
+                        notified=(who.email or who.phone) if who else None,
+                        queue=task.queue,
+                        at=input.at,
+                    )
+                )
+        if who is not None:
             key = f"{input.task_id}/escalation-{input.level}"
-            if await self._notify(supervisor, key, subject, body, input):
-                result.notified.append(supervisor.agent_id)
+            if await self._notify(who, key, subject, body, input):
+                result.notified.append(who.name)
         else:
-            log.warning(
-                "task %s is overdue and queue %s has no supervisor", input.task_id, task.queue
-            )
+            log.warning("task %s is overdue and nobody is set to hear of it", input.task_id)
         return result
+
+    async def _next_up(
+        self, session: AsyncSession, input: EscalateTaskInput, task: HumanTask, queue: Queue | None
+    ) -> Recipient | None:
+        chain = task.details.get("escalation_chain") or []
+        if chain:
+            person = chain[min(input.level, len(chain)) - 1]
+            return Recipient(person["name"], person.get("email"), person.get("phone"))
+        supervisor = await _agent(
+            session, input.retailer_id, queue.supervisor_id if queue else None
+        )
+        if supervisor is None:
+            return None
+        return Recipient(supervisor.name, supervisor.email, supervisor.phone)
 
     @activity.defn
     async def remind_task(self, input: RemindTaskInput) -> None:
@@ -141,48 +173,32 @@ class TaskInboxActivities:
             subject = f"Due soon: {task.title}"
             body = f"The task '{task.title}' is due at {task.due_at.isoformat(timespec='minutes')}."
         if agent is not None:
-            await self._notify(agent, f"{input.task_id}/reminder", subject, body, input)
+            holder = Recipient(agent.name, agent.email, agent.phone)
+            await self._notify(holder, f"{input.task_id}/reminder", subject, body, input)
 
     async def _notify(
         self,
-        agent: Agent,
+        who: Recipient,
         key: str,
         subject: str,
         body: str,
         input: EscalateTaskInput | RemindTaskInput,
     ) -> bool:
-        """Emails the agent (or texts them without an email), once per key."""
-        channel, address = ("email", agent.email) if agent.email else ("sms", agent.phone)
-        if not address:
-            log.warning("agent %s has no email or phone to notify", agent.agent_id)
+        """Emails the person (or texts them without an email), once per key."""
+        channel = "email" if who.email else "sms"
+        if not await notify(
+            self._sessions,
+            self._adapters,
+            input.retailer_id,
+            who,
+            channel,
+            key,
+            subject,
+            body,
+            input.at,
+        ):
+            log.warning("%s has no email or phone to notify", who.name)
             return False
-        async with session_scope(self._sessions) as session:
-            if await message_by_key(session, key) is not None:
-                return True
-            message = Message(
-                retailer_id=input.retailer_id,
-                dedupe_key=key,
-                channel=channel,
-                template="agent_notification",
-                to_address=address,
-                subject=subject,
-                body=body,
-                status=MessageStatus.SENDING,
-                created_at=input.at,
-            )
-            session.add(message)
-            await session.flush()
-            assert message.id is not None
-            outgoing = OutgoingMessage(
-                message_id=message.id,
-                retailer_id=input.retailer_id,
-                channel=channel,
-                to=address,
-                body=body,
-                subject=subject,
-                categories=["winback", "agent-notification"],
-            )
-        await deliver(self._sessions, self._adapters, outgoing, input.at)
         return True
 
 

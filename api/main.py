@@ -10,10 +10,12 @@ from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.routers import (
     agents,
+    alert_rules,
     cadences,
     carts,
     customers,
     discounts,
+    feedback,
     health,
     outbox,
     queues,
@@ -63,6 +65,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         queues,
         tasks,
         customers,
+        alert_rules,
+        feedback,
     )
     for router in routers:
         app.include_router(router.router)

@@ -172,11 +172,7 @@ async def record_event(
     session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
 ) -> RecordedEvent:
     """Stores the event and updates the cart snapshot. Caller commits."""
-    if event.customer is not None and event.customer.phone and event.customer.phone[0] != "+":
-        try:
-            event.customer.phone = normalize_phone(event.customer.phone, retailer.country)
-        except ValueError as err:
-            raise EventFieldError("customer.phone", f"{err} (read in {retailer.country})") from err
+    normalize_national_phone(event.customer, retailer.country)
     now = utcnow()
     occurred_at = event.occurred_at or now
     seen = (
@@ -278,7 +274,24 @@ async def _update_customer(
     given: CustomerIn | None,
     consent: ConsentIn | None,
 ) -> None:
-    customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    existing = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    customer = await upsert_customer(
+        session, retailer_id=retailer_id, given=given, consent=consent, existing=existing
+    )
+    cart.customer_id = customer.id
+
+
+async def upsert_customer(
+    session: AsyncSession,
+    *,
+    retailer_id: str,
+    given: CustomerIn | None,
+    consent: ConsentIn | None = None,
+    existing: Customer | None = None,
+) -> Customer:
+    """The same shopper across carts and answers: found by the retailer's id, else email, else
+    phone; created if new; updated with whatever the event tells."""
+    customer = existing
     if customer is None and given is not None:
         customer = await _match_customer(session, retailer_id, given)
     if customer is None:
@@ -298,7 +311,16 @@ async def _update_customer(
     customer.updated_at = utcnow()
     session.add(customer)
     await session.flush()
-    cart.customer_id = customer.id
+    return customer
+
+
+def normalize_national_phone(given: CustomerIn | None, country: str) -> None:
+    """Reads a phone number given without '+' (and without ``country``) in the store's country."""
+    if given is not None and given.phone and given.phone[0] != "+":
+        try:
+            given.phone = normalize_phone(given.phone, country)
+        except ValueError as err:
+            raise EventFieldError("customer.phone", f"{err} (read in {country})") from err
 
 
 async def _match_customer(

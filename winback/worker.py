@@ -5,13 +5,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cart_store import CartStoreActivities
+from activities.feedback_cases import CaseActivities
 from activities.messaging import MessagingActivities
 from activities.task_inbox import TaskInboxActivities
 from winback.channels import ChannelAdapter
 from winback.db import SessionFactory
 from workflows.cart_recovery import CartRecoveryWorkflow
+from workflows.feedback_case import FeedbackCaseWorkflow
+from workflows.promoter_thanks import PromoterThanksWorkflow
 
-WORKFLOWS = [CartRecoveryWorkflow]
+WORKFLOWS = [CartRecoveryWorkflow, FeedbackCaseWorkflow, PromoterThanksWorkflow]
 
 
 def build_worker(
@@ -25,6 +28,7 @@ def build_worker(
     store = CartStoreActivities(sessions)
     messaging = MessagingActivities(sessions, adapters, http)
     inbox = TaskInboxActivities(sessions, adapters)
+    cases = CaseActivities(sessions, adapters)
     return Worker(
         client,
         task_queue=task_queue,
@@ -39,5 +43,9 @@ def build_worker(
             inbox.close_task,
             inbox.escalate_task,
             inbox.remind_task,
+            cases.alert_owner,
+            cases.record_case,
+            cases.send_follow_up_survey,
+            cases.thank_promoter,
         ],
     )

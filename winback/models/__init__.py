@@ -5,6 +5,12 @@ from winback.models.cadence import CadenceVersion
 from winback.models.cart import Cart, CartEvent
 from winback.models.customer import Customer
 from winback.models.discount import DiscountCode
+from winback.models.feedback import (
+    AlertRulesVersion,
+    Escalation,
+    FeedbackAnswer,
+    FeedbackCase,
+)
 from winback.models.message import Message, Suppression
 from winback.models.retailer import ApiKey, Retailer
 from winback.models.task import HumanTask
@@ -12,12 +18,16 @@ from winback.models.template import MessageTemplate
 
 __all__ = [
     "Agent",
+    "AlertRulesVersion",
     "ApiKey",
     "CadenceVersion",
     "Cart",
     "CartEvent",
     "Customer",
     "DiscountCode",
+    "Escalation",
+    "FeedbackAnswer",
+    "FeedbackCase",
     "HumanTask",
     "Message",
     "MessageTemplate",
