@@ -15,7 +15,6 @@ from winback.cadence import Duration, format_duration
 from winback.cart_events import EMAIL_PATTERN
 from winback.models.feedback import AnswerKind
 from winback.phones import normalize_phone
-from winback.phones import normalize_phone
 
 Scale = Literal["nps", "csat"]
 Severity = Literal["normal", "hot"]
