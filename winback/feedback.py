@@ -51,7 +51,10 @@ class FeedbackIn(BaseModel):
     touchpoint: str | None = Field(default=None, max_length=100)
     answered_at: datetime | None = Field(default=None, description="Defaults to the time received.")
     follow_up_of: int | None = Field(
-        default=None, ge=1, le=2**31 - 1, description="The case whose follow-up survey this answers."
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The case whose follow-up survey this answers.",
     )
 
     @field_validator("score")
