@@ -152,6 +152,13 @@ class AlertRulesIn(_Strict):
         default=None, description="For answers that name none."
     )
     slas: SeveritySlas = Field(default_factory=SeveritySlas)
+    remind_before_fraction: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description="Remind the holder of a case's task this share of its SLA before it is due "
+        "(0 for no reminder).",
+    )
     contact_attempts: int = Field(default=3, ge=1, le=10)
     retry_after: Duration = Field(
         default=timedelta(hours=4), description="Between unanswered contact attempts."

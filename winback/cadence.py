@@ -130,6 +130,11 @@ class CadenceStepIn(_Strict):
         description="agent_call: time to make the call (default 4h); onsite: time to call back "
         "a shopper who asked for it (default 15m).",
     )
+    remind_before: Duration | None = Field(
+        default=None,
+        description="agent_call / onsite callback: remind the holder this long before the task "
+        "is due (default a quarter of the SLA; 0s for no reminder).",
+    )
     skills: list[str] = Field(
         default_factory=list,
         description="agent_call: skills the task needs besides the cart's categories and the "
@@ -195,10 +200,11 @@ class CadenceIn(_Strict):
         first_email_seen = False
         for index, step in enumerate(self.steps):
             where = f"steps[{index}]"
-            if step.channel not in ("agent_call", "onsite") and (
-                step.sla or step.skills or step.queue
-            ):
-                raise ValueError(f"{where}: sla, skills and queue are for agent_call and onsite")
+            human = step.sla or step.skills or step.queue or step.remind_before is not None
+            if step.channel not in ("agent_call", "onsite") and human:
+                raise ValueError(
+                    f"{where}: sla, remind_before, skills and queue are for agent_call and onsite"
+                )
             if step.channel == "onsite":
                 continue
             if step.delay < previous:
@@ -279,6 +285,11 @@ def to_workflow_spec(cadence: CadenceIn, version: int) -> CadenceSpec:
                 discount_pool=step.discount.pool if step.discount else None,
                 offer=list(step.offer) if step.channel == "onsite" else [],
                 sla_seconds=int(step.sla.total_seconds()) if step.sla else 0,
+                remind_before_seconds=(
+                    int(step.remind_before.total_seconds())
+                    if step.remind_before is not None
+                    else None
+                ),
                 queue=step.queue,
                 skills=list(step.skills),
             )

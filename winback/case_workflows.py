@@ -123,6 +123,7 @@ async def _start_case(
         root_causes=list(rules.root_causes),
         resolution_codes=list(rules.resolution_codes),
         contact_attempts=rules.contact_attempts,
+        remind_before_fraction=rules.remind_before_fraction,
         retry_after_seconds=int(rules.retry_after.total_seconds()),
         follow_up_delay_seconds=(
             int(follow_up.delay.total_seconds()) if follow_up.enabled else None

@@ -329,7 +329,7 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
             queue=step.queue,
             skills=list(step.skills),
             cart_id=self._input.cart_id,
-            remind_before_seconds=int(sla.total_seconds() // 4) or None,
+            remind_before_seconds=_reminder(step, sla),
         )
         self._show_next(step, workflow.now() + sla, f"waiting for an agent: {spec.title}")
         completion = await self.run_task(
@@ -464,6 +464,13 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         self._show_next(None, None, "finished")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CartRecoveryResult(stage=stage, steps=list(self._steps))
+
+
+def _reminder(step: StepSpec, sla: timedelta) -> int | None:
+    """Seconds before the due time to remind the task's holder (None: no reminder)."""
+    if step.remind_before_seconds is not None:
+        return step.remind_before_seconds or None
+    return int(sla.total_seconds() // 4) or None
 
 
 def _failure_reason(err: ActivityError) -> str:

@@ -51,6 +51,7 @@ class StepSpec:
     discount_pool: str | None = None
     offer: list[str] = field(default_factory=list)
     sla_seconds: int = 0  # agent_call: the call task's SLA; onsite: the callback task's
+    remind_before_seconds: int | None = None  # None: a quarter of the SLA; 0: no reminder
     queue: str | None = None  # agent_call / callback: a fixed queue instead of skills routing
     skills: list[str] = field(default_factory=list)
 

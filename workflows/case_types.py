@@ -62,6 +62,7 @@ class CaseInput:
     root_causes: list[str]
     resolution_codes: list[str]
     contact_attempts: int = 3
+    remind_before_fraction: float = 0.25
     retry_after_seconds: int = 4 * 3600
     follow_up_delay_seconds: int | None = None  # None: no follow-up survey
     follow_up_wait_seconds: int = 14 * 86400

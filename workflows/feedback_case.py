@@ -232,7 +232,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
             priority=2 if self._state.severity == "hot" else 1,
             queue=input.business_unit,
             case_id=str(input.case_id),
-            remind_before_seconds=sla_seconds // 4 or None,
+            remind_before_seconds=int(sla_seconds * input.remind_before_fraction) or None,
             details={
                 "escalation_chain": [
                     {"name": c.name, "email": c.email, "phone": c.phone}

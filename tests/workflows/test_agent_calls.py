@@ -305,3 +305,16 @@ async def test_tasks_are_routed_to_the_queue_whose_skills_match(stack: Stack) ->
     assert (first.queue, second.queue) == ("shoes-es", "default")
     rows = {r.cart_id: r for r in await _inbox(stack)}
     assert rows["c1"].skills == ["category:shoes", "lang:es"]
+
+
+async def test_the_reminder_before_the_deadline_is_configurable(stack: Stack) -> None:
+    retailer = await _setup(stack, {**CALL_AT_1H, "remind_before": "0s"})
+    await _start(retailer)
+    await _open_task(retailer)
+
+    await stack.env.sleep(timedelta(hours=5))
+
+    notices = [
+        m["subject"][:8] for m in await retailer.outbox() if m["template"] == "agent_notification"
+    ]
+    assert notices == ["Overdue "]  # no "Due soon" reminder
