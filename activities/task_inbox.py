@@ -15,7 +15,7 @@ from activities.notify import Recipient, notify
 from winback.cart_context import load_cart_context
 from winback.channels import ChannelAdapter
 from winback.db import SessionFactory, session_scope
-from winback.models import Agent, Escalation, HumanTask, Queue
+from winback.models import Agent, Customer, Escalation, FeedbackCase, HumanTask, Queue
 from winback.routing import choose_queue, skills_for_cart
 from workflows.task_types import (
     EscalateTaskInput,
@@ -56,6 +56,19 @@ class TaskInboxActivities:
                         details.setdefault("shopper_name", ctx.customer.name)
                         details.setdefault("shopper_phone", ctx.customer.phone)
                         details.setdefault("shopper_email", ctx.customer.email)
+            elif spec.case_id:
+                case = await session.get(FeedbackCase, int(spec.case_id))
+                customer = (
+                    await session.get(Customer, case.customer_id)
+                    if case and case.customer_id
+                    else None
+                )
+                if customer is not None:  # who to call, and in which language
+                    customer_id = customer.id
+                    needed |= skills_for_cart([], customer)
+                    details.setdefault("customer_name", customer.name)
+                    details.setdefault("customer_phone", customer.phone)
+                    details.setdefault("customer_email", customer.email)
             queues = (
                 await session.exec(select(Queue).where(Queue.retailer_id == input.retailer_id))
             ).all()

@@ -13,6 +13,7 @@ from api.routers import (
     alert_rules,
     cadences,
     carts,
+    cases,
     customers,
     discounts,
     feedback,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         customers,
         alert_rules,
         feedback,
+        cases,
     )
     for router in routers:
         app.include_router(router.router)

@@ -1,6 +1,7 @@
 """What an agent sees when a shopper calls: the customer found by phone or email, their open and
 recent carts with items and links, what they did on the site, every message and nudge sent to
-them, and the tasks still open about them. Always scoped to one retailer."""
+them, their open feedback cases and latest survey answers, and the tasks still open about them
+(their carts' and their cases'). Always scoped to one retailer."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,8 +12,19 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.models import Cart, CartEvent, Customer, HumanTask, Message, Retailer, Suppression
+from winback.models import (
+    Cart,
+    CartEvent,
+    Customer,
+    FeedbackAnswer,
+    FeedbackCase,
+    HumanTask,
+    Message,
+    Retailer,
+    Suppression,
+)
 from winback.models.cart import CartStatus
+from winback.models.feedback import CaseStatus
 from winback.models.task import TaskPublic, TaskStatus
 from winback.task_commands import task_public
 
@@ -21,6 +33,8 @@ MAX_CUSTOMERS = 10
 MAX_CARTS = 20
 MAX_ACTIVITY = 20
 MAX_MESSAGES = 100
+MAX_OPEN_CASES = 20
+MAX_ANSWERS = 10
 OPEN_CART_STATUSES = (CartStatus.ACTIVE, CartStatus.ABANDONED)
 
 
@@ -66,6 +80,28 @@ class MessageView(BaseModel):
     sent_at: datetime | None
 
 
+class CaseView(BaseModel):
+    id: int = Field(description="GET /v1/cases/{id} for the whole case.")
+    workflow_id: str
+    severity: str
+    stage: str
+    business_unit: str
+    owner: str | None
+    opened_at: datetime
+
+
+class AnswerView(BaseModel):
+    id: int
+    channel: str
+    scale: str
+    score: int
+    comment: str | None
+    kind: str
+    business_unit: str
+    answered_at: datetime
+    case_id: int | None
+
+
 class CustomerView(BaseModel):
     id: int
     external_id: str | None
@@ -79,7 +115,11 @@ class CustomerView(BaseModel):
     carts: list[CartView] = Field(description="Open carts, and any cart of the last 30 days.")
     activity: list[ActivityView] = Field(description="The latest on-site events, newest first.")
     messages: list[MessageView] = Field(description="Every message and nudge, newest first.")
-    open_tasks: list[TaskPublic]
+    open_cases: list[CaseView] = Field(description="Feedback cases still open, newest first.")
+    recent_answers: list[AnswerView] = Field(
+        description=f"The latest {MAX_ANSWERS} survey answers, newest first."
+    )
+    open_tasks: list[TaskPublic] = Field(description="About their carts and their cases.")
 
 
 class CustomerLookup(BaseModel):
@@ -113,6 +153,7 @@ async def customer_view(
         )
     ).all()
     cart_ids = [c.cart_id for c in all_carts]
+    open_cases = await _open_cases(session, retailer.id, customer.id)
     shown = sorted(
         (c for c in all_carts if c.status in OPEN_CART_STATUSES or _recent(c, now)),
         key=lambda c: c.last_activity_at or c.created_at,
@@ -133,7 +174,11 @@ async def customer_view(
         carts=[_cart_view(retailer, c) for c in shown],
         activity=await _activity(session, retailer.id, [c.cart_id for c in shown]),
         messages=await _messages(session, retailer.id, customer.id, cart_ids),
-        open_tasks=await _open_tasks(session, retailer.id, customer.id, cart_ids, now),
+        open_cases=[CaseView.model_validate(c, from_attributes=True) for c in open_cases],
+        recent_answers=await _recent_answers(session, retailer.id, customer.id),
+        open_tasks=await _open_tasks(
+            session, retailer.id, customer.id, cart_ids, [str(c.id) for c in open_cases], now
+        ),
     )
 
 
@@ -218,20 +263,55 @@ async def _messages(
     ]
 
 
+async def _open_cases(
+    session: AsyncSession, retailer_id: str, customer_id: int
+) -> list[FeedbackCase]:
+    rows = await session.exec(
+        select(FeedbackCase)
+        .where(
+            FeedbackCase.retailer_id == retailer_id,
+            FeedbackCase.customer_id == customer_id,
+            FeedbackCase.status == CaseStatus.OPEN,
+        )
+        .order_by(col(FeedbackCase.opened_at).desc(), col(FeedbackCase.id).desc())
+        .limit(MAX_OPEN_CASES)
+    )
+    return list(rows)
+
+
+async def _recent_answers(
+    session: AsyncSession, retailer_id: str, customer_id: int
+) -> list[AnswerView]:
+    rows = await session.exec(
+        select(FeedbackAnswer)
+        .where(FeedbackAnswer.retailer_id == retailer_id, FeedbackAnswer.customer_id == customer_id)
+        .order_by(col(FeedbackAnswer.answered_at).desc(), col(FeedbackAnswer.id).desc())
+        .limit(MAX_ANSWERS)
+    )
+    return [AnswerView.model_validate(a, from_attributes=True) for a in rows]
+
+
 async def _open_tasks(
     session: AsyncSession,
     retailer_id: str,
     customer_id: int,
     cart_ids: Sequence[str],
+    case_ids: Sequence[str],
     now: datetime,
 ) -> list[TaskPublic]:
-    mine = col(HumanTask.customer_id) == customer_id
+    """Tasks about the customer: by the row's customer, or about one of their carts or open
+    cases (a case's tasks name the case, not the customer)."""
+    about = [col(HumanTask.customer_id) == customer_id]
+    if cart_ids:
+        about.append(col(HumanTask.cart_id).in_(cart_ids))
+    if case_ids:
+        about.append(col(HumanTask.case_id).in_(case_ids))
     rows = await session.exec(
         select(HumanTask)
         .where(
             HumanTask.retailer_id == retailer_id,
             col(HumanTask.status).in_(TaskStatus.ACTIVE),
-            or_(mine, col(HumanTask.cart_id).in_(cart_ids)) if cart_ids else mine,
+            or_(*about),
         )
         .order_by(col(HumanTask.due_at), col(HumanTask.id))
     )

@@ -119,7 +119,9 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
             summary=f"alert {input.owner.name}",
         )
 
+        # Each record writes the stage the case moves into, so the listing shows what it waits for.
         self._set_stage(CaseStage.CONTACTING)
+        await self._record({})
         for attempt in range(1, input.contact_attempts + 1):
             done = await self._task(
                 CaseTaskKind.CONTACT,
@@ -131,6 +133,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
             fields: dict[str, Any] = {"contact_attempts": attempt, "contact_outcome": done.outcome}
             if done.outcome == ContactOutcome.REACHED:
                 fields["first_contact_at"] = workflow.now()
+                self._set_stage(CaseStage.ROOT_CAUSE)
             await self._record(fields)
             if done.outcome == ContactOutcome.REACHED:
                 break
@@ -143,7 +146,6 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
         else:
             return await self._close(CloseReason.NOT_REACHED)
 
-        self._set_stage(CaseStage.ROOT_CAUSE)
         cause = await self._task(
             CaseTaskKind.ROOT_CAUSE,
             f"Find the root cause of {who}'s {answer}",
@@ -151,6 +153,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
             self._slas().root_cause_seconds,
         )
         self._state.root_cause = cause.data["category"]
+        self._set_stage(CaseStage.RESOLUTION)
         await self._record(
             {
                 "root_cause": cause.data["category"],
@@ -159,7 +162,6 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
             }
         )
 
-        self._set_stage(CaseStage.RESOLUTION)
         resolution = await self._task(
             CaseTaskKind.RESOLUTION,
             f"Resolve {who}'s case ({self._state.root_cause})",

@@ -35,8 +35,9 @@ async def lookup_customer(
 ) -> CustomerLookup:
     """Finds the retailer's customers by phone or by email (give exactly one) and shows, for
     each, their contact and consent, open and recent carts with items and links, recent on-site
-    activity, every message and nudge sent with its delivery state, and the tasks still open
-    about them. Works with an agent's token or the retailer's API key."""
+    activity, every message and nudge sent with its delivery state, their open feedback cases
+    and latest survey answers, and the tasks still open about them (their carts' and their
+    cases'). Works with an agent's token or the retailer's API key."""
     if (phone is None) == (email is None):
         raise _invalid("phone", "give exactly one of 'phone' or 'email'")
     e164 = None

@@ -60,7 +60,7 @@ CADENCE_CASES: list[Case] = [
     (
         "an SLA on an email",
         cadence({**EMAIL_1H, "sla": "4h"}),
-        ("steps[0]", "sla, skills and queue are for agent_call"),
+        ("steps[0]", "sla, remind_before, skills and queue are for agent_call"),
     ),
     (
         "an unknown skill",
