@@ -7,7 +7,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import Recipient, notify
-from winback.channels import ChannelAdapter
+from winback.channels.router import Adapters
 from winback.db import SessionFactory, session_scope
 from winback.models import Customer, FeedbackAnswer, FeedbackCase
 from winback.timeutil import utcnow
@@ -15,7 +15,7 @@ from workflows.case_types import AlertOwnerInput, CaseChange, FollowUpSurveyInpu
 
 
 class CaseActivities:
-    def __init__(self, sessions: SessionFactory, adapters: dict[str, ChannelAdapter]) -> None:
+    def __init__(self, sessions: SessionFactory, adapters: Adapters) -> None:
         self._sessions = sessions
         self._adapters = adapters
 

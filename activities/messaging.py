@@ -26,11 +26,11 @@ from temporalio.exceptions import ApplicationError
 
 from winback.cart_context import CartContext, load_cart_context
 from winback.channels import (
-    ChannelAdapter,
     OutgoingMessage,
     PermanentSendError,
     TransientSendError,
 )
+from winback.channels.router import Adapters, as_router
 from winback.db import SessionFactory, session_scope
 from winback.models import Customer, DiscountCode, Message, MessageTemplate, Suppression
 from winback.models.cart import CartStatus
@@ -72,11 +72,11 @@ class MessagingActivities:
     def __init__(
         self,
         sessions: SessionFactory,
-        adapters: dict[str, ChannelAdapter],
+        adapters: Adapters,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self._sessions = sessions
-        self._adapters = adapters
+        self._adapters = as_router(adapters)
         self._http = http
 
     @activity.defn
@@ -251,7 +251,7 @@ class MessagingActivities:
 
 async def deliver(
     sessions: SessionFactory,
-    adapters: dict[str, ChannelAdapter],
+    adapters: Adapters,
     outgoing: OutgoingMessage,
     at: datetime,
 ) -> SendStepResult:
@@ -260,14 +260,17 @@ async def deliver(
     A transient failure deletes the claim (the provider surely did not send) and raises a
     retryable error; a permanent one marks the message failed and raises a non-retryable one.
     """
-    adapter = adapters[outgoing.channel]
+    try:
+        adapter = await as_router(adapters).adapter_for(outgoing.retailer_id, outgoing.channel)
+    except Exception:
+        # Nothing reached a provider (the settings could not be read): release the claim so the
+        # retry sends.
+        await _release(sessions, outgoing.message_id)
+        raise
     try:
         receipt = await adapter.send(outgoing)
     except TransientSendError as err:
-        async with session_scope(sessions) as session:
-            row = await session.get(Message, outgoing.message_id)
-            if row is not None:
-                await session.delete(row)
+        await _release(sessions, outgoing.message_id)
         raise ApplicationError(
             f"{adapter.name} unavailable: {err}", type="ProviderUnavailable"
         ) from err
@@ -290,6 +293,13 @@ async def deliver(
         sent_at=at,
     )
     return SendStepResult(outcome=StepOutcome.SENT, message_id=outgoing.message_id)
+
+
+async def _release(sessions: SessionFactory, message_id: int) -> None:
+    async with session_scope(sessions) as session:
+        row = await session.get(Message, message_id)
+        if row is not None:
+            await session.delete(row)
 
 
 async def _mark(

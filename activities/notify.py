@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from activities.messaging import deliver, message_by_key
-from winback.channels import ChannelAdapter, OutgoingMessage
+from winback.channels import OutgoingMessage
+from winback.channels.router import Adapters
 from winback.db import SessionFactory, session_scope
 from winback.models import Message
 from winback.models.message import MessageStatus
@@ -26,7 +27,7 @@ class Recipient:
 
 async def notify(
     sessions: SessionFactory,
-    adapters: dict[str, ChannelAdapter],
+    adapters: Adapters,
     retailer_id: str,
     recipient: Recipient,
     channel: str,

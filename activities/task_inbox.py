@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import Recipient, notify
 from winback.cart_context import load_cart_context
-from winback.channels import ChannelAdapter
+from winback.channels.router import Adapters
 from winback.db import SessionFactory, session_scope
 from winback.models import Agent, Customer, Escalation, FeedbackCase, HumanTask, Queue
 from winback.routing import choose_queue, skills_for_cart
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class TaskInboxActivities:
-    def __init__(self, sessions: SessionFactory, adapters: dict[str, ChannelAdapter]) -> None:
+    def __init__(self, sessions: SessionFactory, adapters: Adapters) -> None:
         self._sessions = sessions
         self._adapters = adapters
 

@@ -14,16 +14,20 @@ from api.routers import (
     cadences,
     carts,
     cases,
+    consent,
     customers,
     discounts,
     feedback,
     health,
     outbox,
+    providers,
     queues,
     reports,
     retailers,
     tasks,
     templates,
+    unsubscribe,
+    webhooks,
 )
 from winback.db import create_tables, make_engine, make_session_factory
 from winback.settings import Settings, get_settings
@@ -66,9 +70,13 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         queues,
         tasks,
         customers,
+        consent,
+        providers,
         alert_rules,
         feedback,
         cases,
+        unsubscribe,
+        webhooks,
     )
     for router in routers:
         app.include_router(router.router)

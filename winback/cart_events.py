@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from winback.consent import set_consent
 from winback.models import Cart, CartEvent, Customer, Message, Retailer, Suppression
 from winback.models.cart import CartStatus
 from winback.models.message import MessageStatus
@@ -288,9 +289,12 @@ async def upsert_customer(
     given: CustomerIn | None,
     consent: ConsentIn | None = None,
     existing: Customer | None = None,
+    consent_source: str = "cart_event",
+    at: datetime | None = None,
 ) -> Customer:
     """The same shopper across carts and answers: found by the retailer's id, else email, else
-    phone; created if new; updated with whatever the event tells."""
+    phone; created if new; updated with whatever the event tells. A consent flag that changes
+    is recorded in the consent history with ``consent_source``."""
     customer = existing
     if customer is None and given is not None:
         customer = await _match_customer(session, retailer_id, given)
@@ -303,13 +307,14 @@ async def upsert_customer(
                 setattr(customer, field, value)
         if given.id is not None:
             customer.external_id = given.id
+    now = at or utcnow()
+    customer.updated_at = now
+    session.add(customer)
     if consent is not None:
         for channel in ("email", "sms", "voice"):
             value = getattr(consent, channel)
             if value is not None:
-                setattr(customer, f"consent_{channel}", value)
-    customer.updated_at = utcnow()
-    session.add(customer)
+                await set_consent(session, customer, channel, value, consent_source, now)
     await session.flush()
     return customer
 
@@ -380,7 +385,7 @@ async def _opt_out(
     customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
     if customer is not None:
         for channel in chosen:
-            setattr(customer, f"consent_{channel}", False)
+            await set_consent(session, customer, channel, False, "cart_event", at)
             address = customer.address_for(channel)
             if address and not await _suppressed(session, retailer_id, channel, address):
                 session.add(

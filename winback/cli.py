@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from api.main import create_app
 from winback.channels.factory import adapters_from_settings
+from winback.channels.router import RetailerChannelRouter
 from winback.db import create_tables, make_engine, make_session_factory
 from winback.settings import Settings, get_settings
 from winback.temporal import connect, register_search_attributes, search_attribute_flags
@@ -67,11 +68,12 @@ async def _run_worker(settings: Settings, client: Client, stop: asyncio.Event) -
     engine = make_engine(settings.database_url)
     await create_tables(engine)
     async with httpx.AsyncClient(timeout=10) as http:
+        sessions = make_session_factory(engine)
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
-            sessions=make_session_factory(engine),
-            adapters=adapters_from_settings(settings),
+            sessions=sessions,
+            adapters=RetailerChannelRouter(sessions, settings, adapters_from_settings(settings)),
             http=http,
         )
         async with worker:

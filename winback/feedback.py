@@ -137,7 +137,11 @@ async def record_answer(
     customer = None
     if answer.customer is not None:
         customer = await upsert_customer(
-            session, retailer_id=retailer.id, given=answer.customer, consent=answer.consent
+            session,
+            retailer_id=retailer.id,
+            given=answer.customer,
+            consent=answer.consent,
+            consent_source="feedback",
         )
 
     found = classify(rules, unit, answer.scale, answer.score, answer.comment)

@@ -7,7 +7,7 @@ of SendGrid and Twilio. Secrets come only from the environment and are never log
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
 
     admin_token: SecretStr = SecretStr("dev-admin-token")
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="A Fernet key (``Fernet.generate_key()``) that encrypts retailers' provider "
+        "secrets at rest. Unset: a fixed dev key, with a warning.",
+    )
 
     sendgrid_api_key: SecretStr | None = None
     sendgrid_from_email: str = "winback@example.com"
@@ -38,6 +43,22 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key: 32 url-safe base64-encoded bytes "
+                    "(python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())')"
+                ) from None
+        return value
 
 
 @lru_cache

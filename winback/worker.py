@@ -8,7 +8,7 @@ from activities.cart_store import CartStoreActivities
 from activities.feedback_cases import CaseActivities
 from activities.messaging import MessagingActivities
 from activities.task_inbox import TaskInboxActivities
-from winback.channels import ChannelAdapter
+from winback.channels.router import Adapters
 from winback.db import SessionFactory
 from workflows.cart_recovery import CartRecoveryWorkflow
 from workflows.feedback_case import FeedbackCaseWorkflow
@@ -22,9 +22,11 @@ def build_worker(
     *,
     task_queue: str,
     sessions: SessionFactory,
-    adapters: dict[str, ChannelAdapter],
+    adapters: Adapters,
     http: httpx.AsyncClient | None = None,
 ) -> Worker:
+    """``adapters``: a ``RetailerChannelRouter`` in production (each retailer's own providers),
+    or a plain ``{channel: adapter}`` dict in tests."""
     store = CartStoreActivities(sessions)
     messaging = MessagingActivities(sessions, adapters, http)
     inbox = TaskInboxActivities(sessions, adapters)

@@ -37,12 +37,19 @@ class _TwilioAdapter:
         from_number: str,
         base_url: str | None = None,
         timeout: float = 10.0,
+        *,
+        api_key_sid: str | None = None,
+        messaging_service_sid: str | None = None,
     ) -> None:
+        # With an API key (SK…), ``auth_token`` is its secret and the account SID names the
+        # account; otherwise the account SID and auth token are the credentials.
         self._client = Client(
-            username=account_sid,
+            username=api_key_sid or account_sid,
             password=auth_token,
+            account_sid=account_sid,
             http_client=TwilioHttpClient(timeout=timeout),
         )
+        self._messaging_service_sid = messaging_service_sid
         if base_url:
             # Every resource URL is built as f"{domain.base_url}/{uri}" (twilio.base.domain).
             self._client.api.base_url = base_url.rstrip("/")
@@ -58,6 +65,13 @@ class _TwilioAdapter:
 
 class TwilioSmsAdapter(_TwilioAdapter):
     async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if self._messaging_service_sid:
+            service = self._messaging_service_sid
+            return await self._call(
+                lambda: self._client.messages.create(
+                    to=message.to, messaging_service_sid=service, body=message.body
+                )
+            )
         return await self._call(
             lambda: self._client.messages.create(
                 to=message.to, from_=self._from_number, body=message.body

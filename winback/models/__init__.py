@@ -3,6 +3,7 @@
 from winback.models.agent import Agent, Queue
 from winback.models.cadence import CadenceVersion
 from winback.models.cart import Cart, CartEvent
+from winback.models.consent import ConsentChange
 from winback.models.customer import Customer
 from winback.models.discount import DiscountCode
 from winback.models.feedback import (
@@ -12,6 +13,8 @@ from winback.models.feedback import (
     FeedbackCase,
 )
 from winback.models.message import Message, Suppression
+from winback.models.provider_event import ProviderEvent
+from winback.models.provider_settings import ProviderSettings
 from winback.models.retailer import ApiKey, Retailer
 from winback.models.task import HumanTask
 from winback.models.template import MessageTemplate
@@ -23,6 +26,7 @@ __all__ = [
     "CadenceVersion",
     "Cart",
     "CartEvent",
+    "ConsentChange",
     "Customer",
     "DiscountCode",
     "Escalation",
@@ -31,6 +35,8 @@ __all__ = [
     "HumanTask",
     "Message",
     "MessageTemplate",
+    "ProviderEvent",
+    "ProviderSettings",
     "Queue",
     "Retailer",
     "Suppression",
