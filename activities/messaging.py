@@ -36,6 +36,7 @@ from winback.models import Customer, DiscountCode, Message, MessageTemplate, Sup
 from winback.models.cart import CartStatus
 from winback.models.message import MessageStatus
 from winback.quiet_hours import parse_clock, quiet_until, recipient_zone
+from winback.settings import get_settings
 from winback.templates import (
     DEFAULT_TEMPLATES,
     MessageContext,
@@ -44,6 +45,7 @@ from winback.templates import (
     render,
 )
 from winback.timeutil import utcnow
+from winback.unsubscribe import unsubscribe_url
 from winback.webhooks import SIGNATURE_HEADER, sign
 from workflows.cart_types import (
     OfferNudgeInput,
@@ -61,7 +63,7 @@ CALL_CHANNELS = ("sms", "voice", "agent_call")  # the channels quiet hours apply
 PHONE_CHANNELS = ("sms", "voice", "agent_call")
 TOUCH_CHANNELS = ("email", "sms", "voice", "agent_call")  # what the frequency cap counts
 REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
-COUNTED_STATUSES = (MessageStatus.SENDING, MessageStatus.SENT)
+COUNTED_STATUSES = MessageStatus.WENT_OUT
 
 
 def dedupe_key(workflow_id: str, step_index: int, suffix: str = "") -> str:
@@ -133,6 +135,7 @@ class MessagingActivities:
                 subject=rendered.subject,
                 html=rendered.html,
                 categories=["winback", "cart-recovery", f"step-{step.index}"],
+                **_provider_links(ctx.retailer.id, ctx.customer.id, step.channel),
             )
         # The claim is committed: from here on a crash can never lead to a second send.
         return await deliver(self._sessions, self._adapters, outgoing, input.at)
@@ -384,6 +387,15 @@ async def _check_guards(
         if recent >= cap:
             return _skip(f"frequency cap: {recent} messages to this customer already")
     return None
+
+
+def _provider_links(retailer_id: str, customer_id: int, channel: str) -> dict[str, str]:
+    """The one-click unsubscribe link of an email; the delivery callback of a text or call."""
+    if channel == "email":
+        return {"unsubscribe_url": unsubscribe_url(retailer_id, customer_id, "email")}
+    base = get_settings().public_base_url.rstrip("/")
+    kind = "sms-status" if channel == "sms" else "voice-status"
+    return {"status_callback_url": f"{base}/v1/webhooks/twilio/{retailer_id}/{kind}"}
 
 
 def _skip(reason: str) -> SendStepResult:

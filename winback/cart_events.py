@@ -44,8 +44,7 @@ MAX_AMOUNT = 1e12  # per unit or order: keeps cart totals finite (a huge price m
 MAX_EVENT_AGE = timedelta(days=365)  # carts expire within 60 days; older dates are mistakes
 CONFUSION_ADD_REMOVE = 3  # this many removals in one cart reads as a shopper who cannot decide
 TOUCH_STATUSES = (
-    MessageStatus.SENT,
-    MessageStatus.SENDING,
+    *MessageStatus.TOUCHED,
     MessageStatus.PENDING,
     MessageStatus.SHOWN,
     MessageStatus.ACCEPTED,

@@ -24,15 +24,15 @@ SENDGRID = "sendgrid"
 TWILIO = "twilio"
 
 # Message states reported by the providers, beyond the ones the send itself sets.
-DELIVERED = "delivered"
-OPENED = "opened"  # the names `unless: email_opened / email_clicked` steps look for
-CLICKED = "clicked"
-BOUNCED = "bounced"
-DROPPED = "dropped"
-SPAM_REPORT = "spam_report"
-UNSUBSCRIBED = "unsubscribed"
-UNDELIVERED = "undelivered"
-READ = "read"
+DELIVERED = MessageStatus.DELIVERED
+OPENED = MessageStatus.OPENED  # the names `unless: email_opened / email_clicked` steps look for
+CLICKED = MessageStatus.CLICKED
+BOUNCED = MessageStatus.BOUNCED
+DROPPED = MessageStatus.DROPPED
+SPAM_REPORT = MessageStatus.SPAM_REPORT
+UNSUBSCRIBED = MessageStatus.UNSUBSCRIBED
+UNDELIVERED = MessageStatus.UNDELIVERED
+READ = MessageStatus.READ
 
 # A status only moves to a higher rank, so events arriving out of order cannot undo each other.
 _RANK = {

@@ -17,7 +17,7 @@ from winback.models import Cart, Customer, Message
 from winback.models.message import MessageStatus
 
 FOLLOW_UP_CHANNELS = ("email", "sms", "voice")
-DELIVERED = (MessageStatus.SENT, MessageStatus.SENDING)
+DELIVERED = MessageStatus.TOUCHED
 
 
 class StepFigures(BaseModel):

@@ -177,3 +177,21 @@ async def test_a_pool_code_is_drawn_once_per_step(sessions: SessionFactory) -> N
     async with sessions() as session:
         codes = {c.code: c.assigned_key for c in (await session.exec(select(DiscountCode)))}
     assert codes == {"A-1": f"{WORKFLOW_ID}/step-4", "A-2": None}
+
+
+async def test_an_email_carries_a_one_click_unsubscribe_link_for_its_shopper(
+    sessions: SessionFactory,
+) -> None:
+    from winback.unsubscribe import verify_token
+
+    await _seed(sessions)
+    adapter = CountingAdapter()
+    await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"email": adapter}).send_step, _input(EMAIL)
+    )
+
+    [sent] = adapter.delivered
+    assert sent.unsubscribe_url is not None and "/v1/unsubscribe/" in sent.unsubscribe_url
+    token = sent.unsubscribe_url.rsplit("/", 1)[1]
+    target = verify_token(token)
+    assert (target.retailer_id, target.channel) == ("shop", "email")

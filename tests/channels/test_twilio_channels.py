@@ -202,3 +202,28 @@ async def test_the_auth_token_stays_out_of_debug_logs(
     assert caplog.text  # the SDK does log the request
     assert AUTH_TOKEN not in caplog.text
     assert _basic_auth().split()[1] not in caplog.text
+
+
+async def test_texts_and_calls_ask_for_delivery_callbacks_and_calls_detect_machines(
+    httpserver: HTTPServer, twilio_contract
+) -> None:
+    callback = "https://winback.example/v1/webhooks/twilio/acme/sms-status"
+    httpserver.expect_oneshot_request(MESSAGES, method="POST").respond_with_json(
+        {"sid": "SM" + "c" * 32, "status": "queued"}, status=201
+    )
+    httpserver.expect_oneshot_request(CALLS, method="POST").respond_with_json(
+        {"sid": "CA" + "d" * 32, "status": "queued"}, status=201
+    )
+    sms, voice = _adapters(httpserver)
+    base = _message()
+
+    await sms.send(OutgoingMessage(**{**base.__dict__, "status_callback_url": callback}))
+    await voice.send(
+        OutgoingMessage(**{**base.__dict__, "channel": "voice", "status_callback_url": callback})
+    )
+
+    [(text, _), (call, _)] = httpserver.log
+    twilio_contract(text)
+    twilio_contract(call)
+    assert text.form["StatusCallback"] == callback
+    assert (call.form["StatusCallback"], call.form["MachineDetection"]) == (callback, "Enable")

@@ -19,7 +19,8 @@ class OutgoingMessage:
     subject: str | None = None
     html: str | None = None
     categories: list[str] = field(default_factory=list)
-    unsubscribe_url: str | None = None
+    unsubscribe_url: str | None = None  # email: RFC 8058 one-click List-Unsubscribe
+    status_callback_url: str | None = None  # SMS/voice: where Twilio reports delivery
 
 
 @dataclass(frozen=True)

@@ -63,18 +63,21 @@ class _TwilioAdapter:
         return SendReceipt(provider=self.name, provider_message_id=resource.sid)
 
 
+def _callback(message: OutgoingMessage) -> dict[str, str]:
+    """Twilio reports delivery (and, for calls, answering machines) to our webhook."""
+    return {"status_callback": message.status_callback_url} if message.status_callback_url else {}
+
+
 class TwilioSmsAdapter(_TwilioAdapter):
     async def send(self, message: OutgoingMessage) -> SendReceipt:
-        if self._messaging_service_sid:
-            service = self._messaging_service_sid
-            return await self._call(
-                lambda: self._client.messages.create(
-                    to=message.to, messaging_service_sid=service, body=message.body
-                )
-            )
+        sender: dict[str, str] = (
+            {"messaging_service_sid": self._messaging_service_sid}
+            if self._messaging_service_sid
+            else {"from_": self._from_number or ""}
+        )
         return await self._call(
             lambda: self._client.messages.create(
-                to=message.to, from_=self._from_number, body=message.body
+                to=message.to, body=message.body, **sender, **_callback(message)
             )
         )
 
@@ -84,8 +87,13 @@ class TwilioVoiceAdapter(_TwilioAdapter):
         response = VoiceResponse()
         response.say(message.body)
         twiml = str(response)
+        extra: dict[str, str] = _callback(message)
+        if extra:
+            extra["machine_detection"] = "Enable"  # a voicemail is recorded as such
         return await self._call(
-            lambda: self._client.calls.create(to=message.to, from_=self._from_number, twiml=twiml)
+            lambda: self._client.calls.create(
+                to=message.to, from_=self._from_number, twiml=twiml, **extra
+            )
         )
 
 

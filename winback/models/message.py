@@ -21,6 +21,21 @@ class MessageStatus:
     SHOWN = "shown"
     ACCEPTED = "accepted"
     DISMISSED = "dismissed"
+    # Reported later by the providers' webhooks:
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    READ = "read"
+    BOUNCED = "bounced"
+    DROPPED = "dropped"
+    UNDELIVERED = "undelivered"
+    SPAM_REPORT = "spam_report"
+    UNSUBSCRIBED = "unsubscribed"
+
+    # Reached the shopper (or surely went out): a touch for attribution and the reports.
+    TOUCHED = (SENDING, SENT, DELIVERED, OPENED, CLICKED, READ, SPAM_REPORT, UNSUBSCRIBED)
+    # Left us, whatever became of it: what the frequency cap counts.
+    WENT_OUT = (*TOUCHED, BOUNCED, DROPPED, UNDELIVERED)
 
 
 class MessageBase(SQLModel):
