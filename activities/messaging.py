@@ -48,6 +48,7 @@ from winback.timeutil import utcnow
 from winback.unsubscribe import unsubscribe_url
 from winback.webhooks import SIGNATURE_HEADER, sign
 from workflows.cart_types import (
+    SEND_ATTEMPTS,
     OfferNudgeInput,
     OfferNudgeResult,
     RecordCallInput,
@@ -273,6 +274,13 @@ async def deliver(
     try:
         receipt = await adapter.send(outgoing)
     except TransientSendError as err:
+        if _last_attempt():
+            # An outage longer than the step's retries: recorded on the message, not dropped.
+            reason = f"{adapter.name} unavailable after {SEND_ATTEMPTS} attempts: {err}"
+            await _mark(
+                sessions, outgoing.message_id, MessageStatus.FAILED, adapter.name, None, reason
+            )
+            raise ApplicationError(reason, type="ProviderUnavailable", non_retryable=True) from err
         await _release(sessions, outgoing.message_id)
         raise ApplicationError(
             f"{adapter.name} unavailable: {err}", type="ProviderUnavailable"
@@ -303,6 +311,11 @@ async def _release(sessions: SessionFactory, message_id: int) -> None:
         row = await session.get(Message, message_id)
         if row is not None:
             await session.delete(row)
+
+
+def _last_attempt() -> bool:
+    """True on the send activity's last retry (see SEND_RETRY in the cart workflow)."""
+    return activity.in_activity() and activity.info().attempt >= SEND_ATTEMPTS
 
 
 async def _mark(

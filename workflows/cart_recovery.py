@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError
 
 from workflows import search_attributes as sa
 from workflows.cart_types import (
+    SEND_ATTEMPTS,
     CallbackRequested,
     CartRecoveryInput,
     CartRecoveryResult,
@@ -59,7 +60,7 @@ SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
-    maximum_attempts=8,
+    maximum_attempts=SEND_ATTEMPTS,
     non_retryable_error_types=["TemplateError", "InvalidRecipient", "UnknownCart"],
 )
 # A nudge that cannot be pushed to the retailer's webhook is still there for polling.

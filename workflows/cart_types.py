@@ -7,6 +7,8 @@ This module is imported inside the workflow sandbox: standard library only.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+SEND_ATTEMPTS = 8  # a send retries through this many provider outages, then it is failed
+
 
 class Channel:
     ONSITE = "onsite"

@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
+from workflows.cart_types import SEND_ATTEMPTS
 from workflows.case_types import (
     AlertOwnerInput,
     CaseChange,
@@ -44,7 +45,7 @@ RECORD_RETRY = RetryPolicy(
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=5),
-    maximum_attempts=10,
+    maximum_attempts=SEND_ATTEMPTS,
     non_retryable_error_types=["ProviderRejected", "UnknownCase"],
 )
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.cart_types import SEND_ATTEMPTS
 from workflows.case_types import ThanksInput
 
 with workflow.unsafe.imports_passed_through():
@@ -26,7 +27,7 @@ class PromoterThanksWorkflow:
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(
                 maximum_interval=timedelta(minutes=5),
-                maximum_attempts=10,
+                maximum_attempts=SEND_ATTEMPTS,
                 non_retryable_error_types=["ProviderRejected"],
             ),
             summary="thank the promoter",

@@ -195,3 +195,25 @@ async def test_an_email_carries_a_one_click_unsubscribe_link_for_its_shopper(
     token = sent.unsubscribe_url.rsplit("/", 1)[1]
     target = verify_token(token)
     assert (target.retailer_id, target.channel) == ("shop", "email")
+
+
+async def test_an_outage_outlasting_the_retries_is_recorded_on_the_message(
+    sessions: SessionFactory,
+) -> None:
+    import dataclasses
+
+    from workflows.cart_types import SEND_ATTEMPTS
+
+    await _seed(sessions)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=SEND_ATTEMPTS)
+    messaging = MessagingActivities(sessions, {"email": CountingAdapter(fail_first=1)})
+
+    with pytest.raises(ApplicationError) as failure:
+        await env.run(messaging.send_step, _input(EMAIL))
+
+    assert failure.value.non_retryable
+    [row] = await _messages(sessions)
+    assert row.status == MessageStatus.FAILED and "unavailable after 8 attempts" in (
+        row.error or ""
+    )
