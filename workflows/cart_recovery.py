@@ -43,18 +43,13 @@ from workflows.cart_types import (
     StepSpec,
 )
 from workflows.human_tasks import HumanTaskWorkflow
+from workflows.retries import DATABASE_RETRY
 from workflows.task_types import CallOutcome, TaskKind, TaskSpec
 
 with workflow.unsafe.imports_passed_through():
     from activities.cart_store import CartStoreActivities
     from activities.messaging import MessagingActivities
 
-# Reading the database has no side effects: retry it for as long as it takes.
-DATABASE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
 # A send retries through provider hiccups, then the step is recorded as failed.
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -11,11 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
-from workflows.cart_types import SEND_ATTEMPTS
 from workflows.case_types import (
     AlertOwnerInput,
     CaseChange,
@@ -32,22 +30,11 @@ from workflows.case_types import (
     JoinedFeedback,
 )
 from workflows.human_tasks import HumanTaskWorkflow
+from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
 from workflows.task_types import TaskCompletion, TaskSpec
 
 with workflow.unsafe.imports_passed_through():
     from activities.feedback_cases import CaseActivities
-
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=SEND_ATTEMPTS,
-    non_retryable_error_types=["ProviderRejected", "UnknownCase"],
-)
 
 
 @workflow.defn
@@ -269,7 +256,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
                 fields=fields,
             ),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
+            retry_policy=DATABASE_RETRY,
             summary=f"record {self._state.stage}",
         )
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
-from workflows.cart_types import SEND_ATTEMPTS
+from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
 from workflows.task_types import (
     EscalateTaskInput,
     OpenTaskInput,
@@ -35,18 +34,6 @@ from workflows.task_types import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.task_inbox import TaskInboxActivities
-
-INBOX_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=SEND_ATTEMPTS,
-    non_retryable_error_types=["UnknownTask"],
-)
 
 
 class TaskStatus:
@@ -161,7 +148,7 @@ class HumanTaskWorkflow:
                 at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=INBOX_RETRY,
+            retry_policy=DATABASE_RETRY,
             summary=f"open task: {spec.title}",
         )
         task = _Task(
@@ -216,7 +203,7 @@ class HumanTaskWorkflow:
                 notes=task.completion.notes if task.completion else None,
             ),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=INBOX_RETRY,
+            retry_policy=DATABASE_RETRY,
             summary=f"close task: {spec.title}",
         )
         self._show_open_tasks()

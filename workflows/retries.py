@@ -1,0 +1,24 @@
+"""Retry policies the workflows share. Business failures are non-retryable ApplicationErrors
+whatever the policy says; these only shape retries of what may succeed later."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from workflows.cart_types import SEND_ATTEMPTS
+
+# Reading and writing our own database has no side effects: retry for as long as it takes.
+DATABASE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+
+# Telling a person (an agent, a case owner, a customer) goes through a provider: back off, give up
+# after as many attempts as a shopper's message (the failure is then recorded on the message).
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=SEND_ATTEMPTS,
+    non_retryable_error_types=["ProviderRejected", "UnknownTask", "UnknownCase"],
+)
