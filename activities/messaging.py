@@ -136,6 +136,11 @@ class MessagingActivities:
                 subject=rendered.subject,
                 html=rendered.html,
                 categories=["winback", "cart-recovery", f"step-{step.index}"],
+                template=step.template,
+                template_data={
+                    **_context(ctx, step, code).as_dict(),
+                    "subject": rendered.subject,
+                },
                 **_provider_links(ctx.retailer.id, ctx.customer.id, step.channel),
             )
         # The claim is committed: from here on a crash can never lead to a second send.
@@ -490,6 +495,19 @@ async def _discount_code(
     return free.code
 
 
+def _context(ctx: CartContext, step: StepSpec, discount_code: str | None) -> MessageContext:
+    return MessageContext(
+        shopper_name=ctx.customer.name if ctx.customer else None,
+        items=ctx.cart.items,
+        total=ctx.cart.value,
+        currency=ctx.cart.currency,
+        cart_url=ctx.cart_url,
+        store_name=ctx.retailer.name,
+        discount_code=discount_code,
+        offer=step.offer,
+    )
+
+
 async def _render(
     session: AsyncSession, ctx: CartContext, step: StepSpec, discount_code: str | None
 ) -> RenderedMessage:
@@ -510,18 +528,8 @@ async def _render(
         raise ApplicationError(
             f"template {step.template!r} does not exist", type="TemplateError", non_retryable=True
         )
-    context = MessageContext(
-        shopper_name=ctx.customer.name if ctx.customer else None,
-        items=ctx.cart.items,
-        total=ctx.cart.value,
-        currency=ctx.cart.currency,
-        cart_url=ctx.cart_url,
-        store_name=ctx.retailer.name,
-        discount_code=discount_code,
-        offer=step.offer,
-    )
     try:
-        return render(source, context)
+        return render(source, _context(ctx, step, discount_code))
     except TemplateError as err:
         raise ApplicationError(
             f"template {step.template!r} failed: {err}", type="TemplateError", non_retryable=True

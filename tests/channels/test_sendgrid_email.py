@@ -168,3 +168,26 @@ async def test_the_api_key_stays_out_of_debug_logs(
     await _adapter(httpserver).send(_message())
 
     assert API_KEY not in caplog.text
+
+
+async def test_a_mapped_template_goes_as_the_retailers_dynamic_template(
+    httpserver: HTTPServer, sendgrid_contract
+) -> None:
+    httpserver.expect_oneshot_request(MAIL_SEND, method="POST").respond_with_data("", status=202)
+    adapter = SendGridEmailAdapter(
+        api_key=API_KEY,
+        from_email="shop@example.com",
+        base_url=httpserver.url_for("").rstrip("/"),
+        template_ids={"cart_reminder": "d-0123456789abcdef0123456789abcdef"},
+    )
+    data = {"first_name": "Jane", "total": "89.90", "cart_url": "https://shop.example.com/c/1"}
+
+    await adapter.send(_message(template="cart_reminder", template_data=data))
+
+    [(request, _)] = httpserver.log
+    sendgrid_contract(request)
+    body = request.get_json()
+    assert body["template_id"] == "d-0123456789abcdef0123456789abcdef"
+    assert body["personalizations"][0]["dynamic_template_data"] == data
+    assert "content" not in body
+    assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

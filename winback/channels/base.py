@@ -6,7 +6,7 @@ suppression, quiet hours, frequency cap).
 """
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,11 @@ class OutgoingMessage:
     html: str | None = None
     categories: list[str] = field(default_factory=list)
     unsubscribe_url: str | None = None  # email: RFC 8058 one-click List-Unsubscribe
+    template: str | None = None  # our template's name: a provider may map it to its own
+    template_data: dict[str, Any] = field(default_factory=dict)  # the values it was rendered with
     status_callback_url: str | None = None  # SMS/voice: where Twilio reports delivery
+    gather_url: str | None = None  # voice: after the message, "press 1" posts the key here
+    store_name: str | None = None  # voice: named in the "press 1" prompt
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def retailer_adapters(row: ProviderSettings, settings: Settings) -> dict[str, Ch
             api_key=decrypt(settings, row.sendgrid_api_key_enc),
             from_email=sender,
             base_url=settings.sendgrid_base_url,
+            template_ids=row.sendgrid_template_ids or {},
         )
     if "twilio" in (covered["sms"], covered["voice"]):
         assert row.twilio_account_sid

@@ -9,7 +9,7 @@ import logging
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Category, CustomArg, Header, Mail
+from sendgrid.helpers.mail import Category, CustomArg, Header, Mail, TemplateId
 
 from winback.channels.base import (
     OutgoingMessage,
@@ -32,10 +32,12 @@ class SendGridEmailAdapter:
         from_email: str,
         base_url: str = "https://api.sendgrid.com",
         timeout: float = 10.0,
+        template_ids: dict[str, str] | None = None,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=base_url)
         self._from_email = from_email
         self._timeout = timeout
+        self._template_ids = dict(template_ids or {})  # our template name -> SendGrid "d-..." id
 
     def __repr__(self) -> str:
         return f"SendGridEmailAdapter(from_email={self._from_email!r}, host={self._client.host!r})"
@@ -47,13 +49,20 @@ class SendGridEmailAdapter:
     def _build(self, message: OutgoingMessage) -> Mail:
         if not message.subject:
             raise PermanentSendError("an email needs a subject", code="missing_subject")
-        mail = Mail(
-            from_email=self._from_email,
-            to_emails=message.to,
-            subject=message.subject,
-            plain_text_content=message.body,
-            html_content=message.html,
-        )
+        dynamic = self._template_ids.get(message.template or "")
+        if dynamic:
+            # The retailer's own SendGrid dynamic template, fed the values we render with.
+            mail = Mail(from_email=self._from_email, to_emails=message.to)
+            mail.template_id = TemplateId(dynamic)
+            mail.dynamic_template_data = message.template_data
+        else:
+            mail = Mail(
+                from_email=self._from_email,
+                to_emails=message.to,
+                subject=message.subject,
+                plain_text_content=message.body,
+                html_content=message.html,
+            )
         # On the (single) personalization: the published Mail Send schema types the top-level
         # ``custom_args`` as a string, the personalization's as an object. Events carry either.
         mail.custom_arg = [
