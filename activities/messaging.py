@@ -31,6 +31,7 @@ from winback.channels import (
     TransientSendError,
 )
 from winback.channels.router import Adapters, as_router
+from winback.channels.twilio_channels import voice_gather_url
 from winback.db import SessionFactory, session_scope
 from winback.models import Customer, DiscountCode, Message, MessageTemplate, Suppression
 from winback.models.cart import CartStatus
@@ -141,7 +142,8 @@ class MessagingActivities:
                     **_context(ctx, step, code).as_dict(),
                     "subject": rendered.subject,
                 },
-                **_provider_links(ctx.retailer.id, ctx.customer.id, step.channel),
+                store_name=ctx.retailer.name,
+                **_provider_links(ctx.retailer.id, ctx.customer.id, step.channel, message.id),
             )
         # The claim is committed: from here on a crash can never lead to a second send.
         return await deliver(self._sessions, self._adapters, outgoing, input.at)
@@ -407,13 +409,19 @@ async def _check_guards(
     return None
 
 
-def _provider_links(retailer_id: str, customer_id: int, channel: str) -> dict[str, str]:
-    """The one-click unsubscribe link of an email; the delivery callback of a text or call."""
+def _provider_links(
+    retailer_id: str, customer_id: int, channel: str, message_id: int
+) -> dict[str, str]:
+    """The one-click unsubscribe link of an email; the delivery callback of a text or call;
+    and, for a call, where "press 1 to talk to someone" goes."""
     if channel == "email":
         return {"unsubscribe_url": unsubscribe_url(retailer_id, customer_id, "email")}
-    base = get_settings().public_base_url.rstrip("/")
+    base = get_settings().public_base_url
     kind = "sms-status" if channel == "sms" else "voice-status"
-    return {"status_callback_url": f"{base}/v1/webhooks/twilio/{retailer_id}/{kind}"}
+    links = {"status_callback_url": f"{base.rstrip('/')}/v1/webhooks/twilio/{retailer_id}/{kind}"}
+    if channel == "voice":
+        links["gather_url"] = voice_gather_url(base, retailer_id, message_id)
+    return links
 
 
 def _skip(reason: str) -> SendStepResult:

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from winback.models import Cart, CartEvent, Customer, Message, ProviderEvent
+from winback.models.cart import CartStatus
 from winback.models.message import MessageStatus
 from winback.opt_outs import customers_by_address, resume_contact, stop_contact
 from winback.timeutil import utcnow
@@ -386,3 +387,49 @@ async def _note_reply(
         )
     )
     await session.flush()
+
+
+AGENT_DIGIT = "1"
+
+
+async def apply_twilio_voice_gather(
+    session: AsyncSession, *, retailer_id: str, message_id: int | None, form: dict[str, str]
+) -> Outcome:
+    """A key pressed during one of our calls. "1" asks for an agent: the call's cart gets
+    ``callback_requested`` (the caller then tells its workflow, which opens a callback task).
+    ``Outcome.carts`` holds that cart; ``Outcome.reply`` is "callback" when one was asked for."""
+    sid = form.get("CallSid") or ""
+    digits = (form.get("Digits") or "").strip()
+    message = await _message(session, retailer_id, id=message_id) if message_id else None
+    if message is not None and message.channel != "voice":
+        message = None
+    event_id = f"{sid}:gather" if sid else fallback_event_id(form)
+    if not await record_once(
+        session,
+        retailer_id=retailer_id,
+        provider=TWILIO,
+        event_id=event_id,
+        type="call_gather",
+        payload=form,
+        message_id=message.id if message else None,
+    ):
+        return Outcome(duplicates=1)
+    outcome = Outcome(stored=1)
+    if digits != AGENT_DIGIT:
+        return outcome
+    outcome.reply = "callback"
+    if message is None or not message.cart_id:
+        return outcome
+    cart = (
+        await session.exec(
+            select(Cart).where(Cart.retailer_id == retailer_id, Cart.cart_id == message.cart_id)
+        )
+    ).first()
+    if cart is None or cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT):
+        return outcome
+    if not cart.callback_requested:
+        cart.callback_requested = True
+        session.add(cart)
+        await session.flush()
+    outcome.carts.append(cart)
+    return outcome

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr | None = None
     sendgrid_from_email: str = "winback@example.com"
     sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        description="The SendGrid Event Webhook verification key (base64 DER as SendGrid shows "
+        "it, or PEM) for retailers that have not set their own. Unset: their events are refused.",
+    )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
@@ -43,6 +48,15 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from winback.sendgrid_keys import normalize_sendgrid_public_key
+
+        return normalize_sendgrid_public_key(value)
 
     @field_validator("secrets_key")
     @classmethod

@@ -5,33 +5,39 @@ read; a bad or missing one is refused with 403 and changes nothing.
   timestamps older than five minutes refused so a captured request cannot be replayed later.
 - Twilio: HMAC-SHA1 of the public URL plus the sorted form (``X-Twilio-Signature``) with the
   account's auth token. Twilio signs no timestamp: a replay is caught by the stored event id.
+
+Each retailer's webhooks are verified with its own credentials when its provider settings hold
+them (its SendGrid webhook public key; its Twilio auth token), else with the process-wide ones.
 """
 
 import binascii
 import json
-import os
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from winback.models import Retailer
+from winback.crypto import decrypt
+from winback.models import ProviderSettings, Retailer
 from winback.opt_outs import tell_workflows
 from winback.provider_events import (
     Outcome,
     apply_sendgrid_events,
     apply_twilio_inbound,
     apply_twilio_sms_status,
+    apply_twilio_voice_gather,
     apply_twilio_voice_status,
 )
+from winback.sendgrid_keys import load_sendgrid_public_key
 from winback.settings import Settings
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -52,25 +58,37 @@ def _refuse(why: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, why)
 
 
-def sendgrid_public_key(settings: Settings) -> str | None:
-    """The Event Webhook's verification key (base64 DER, as SendGrid shows it)."""
-    # TODO(issue 5): per retailer from its provider settings once they hold it.
-    configured = getattr(settings, "sendgrid_webhook_public_key", None)
-    if configured is not None:
-        return str(getattr(configured, "get_secret_value", lambda: configured)())
-    return os.environ.get("WINBACK_SENDGRID_WEBHOOK_PUBLIC_KEY") or None
+async def _provider_settings(session: SessionDep, retailer_id: str) -> ProviderSettings | None:
+    return await session.get(ProviderSettings, retailer_id)
 
 
-def twilio_auth_token(settings: Settings) -> str | None:
-    # TODO(issue 5): per retailer from its provider settings once they hold it.
+def sendgrid_public_key(settings: Settings, row: ProviderSettings | None) -> str | None:
+    """The Event Webhook's verification key: the retailer's own, else the process-wide one."""
+    if row is not None and row.sendgrid_webhook_public_key:
+        return row.sendgrid_webhook_public_key
+    return settings.sendgrid_webhook_public_key
+
+
+def twilio_auth_token(settings: Settings, row: ProviderSettings | None) -> str | None:
+    """What Twilio signs this retailer's webhooks with: its account's auth token (decrypted),
+    else the process-wide one. Twilio never signs with an API key secret, so a retailer on its
+    own account without an auth token has nothing to verify with: None, and a 403."""
+    if row is not None and row.twilio_auth_token_enc:
+        return decrypt(settings, row.twilio_auth_token_enc)
+    if row is not None and row.twilio_account_sid:
+        return None
     token = settings.twilio_auth_token
     return token.get_secret_value() if token is not None else None
 
 
 def verify_sendgrid(
-    settings: Settings, body: bytes, signature: str | None, timestamp: str | None
+    settings: Settings,
+    row: ProviderSettings | None,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
 ) -> None:
-    key = sendgrid_public_key(settings)
+    key = sendgrid_public_key(settings, row)
     if not key:
         raise _refuse("SendGrid webhook verification key is not configured")
     if not signature or not timestamp:
@@ -81,19 +99,26 @@ def verify_sendgrid(
         raise _refuse("malformed timestamp") from None
     if abs(age) > MAX_AGE_SECONDS:
         raise _refuse("timestamp too old or in the future")
-    webhook = EventWebhook()
     try:
-        public_key = webhook.convert_public_key_to_ecdsa(key)
-        valid = webhook.verify_signature(body.decode("utf-8"), signature, timestamp, public_key)
+        public_key = load_sendgrid_public_key(key)
+        valid = EventWebhook().verify_signature(
+            body.decode("utf-8"), signature, timestamp, public_key
+        )
     except (ValueError, binascii.Error, UnsupportedAlgorithm):  # undecodable or not DER
         valid = False
     if not valid:
         raise _refuse("bad signature")
 
 
-def verify_twilio(settings: Settings, request: Request, form: dict[str, str]) -> None:
-    token = twilio_auth_token(settings)
+def verify_twilio(
+    settings: Settings, row: ProviderSettings | None, request: Request, form: dict[str, str]
+) -> None:
+    token = twilio_auth_token(settings, row)
     if not token:
+        if row is not None and row.twilio_account_sid:
+            raise _refuse(
+                "the retailer's Twilio auth token is not set: Twilio signs webhooks with it"
+            )
         raise _refuse("Twilio auth token is not configured")
     signature = request.headers.get(TWILIO_SIGNATURE)
     if not signature:
@@ -147,6 +172,7 @@ async def sendgrid_events(
     body = await request.body()
     verify_sendgrid(
         settings,
+        await _provider_settings(session, retailer_id),
         body,
         request.headers.get(SENDGRID_SIGNATURE),
         request.headers.get(SENDGRID_TIMESTAMP),
@@ -173,7 +199,7 @@ async def twilio_sms_status(
 ) -> WebhookAccepted:
     """Twilio message status callback (the ``StatusCallback`` of each SMS we send)."""
     form = await _twilio_form(request)
-    verify_twilio(settings, request, form)
+    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
     retailer = await _retailer(session, retailer_id)
     outcome = await apply_twilio_sms_status(session, retailer_id=retailer.id, form=form)
     await _finish(session, client, settings, retailer, outcome)
@@ -190,7 +216,7 @@ async def twilio_voice_status(
 ) -> WebhookAccepted:
     """Twilio call status callback: answered, voicemail (machine detection), busy, no answer."""
     form = await _twilio_form(request)
-    verify_twilio(settings, request, form)
+    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
     retailer = await _retailer(session, retailer_id)
     outcome = await apply_twilio_voice_status(session, retailer_id=retailer.id, form=form)
     await _finish(session, client, settings, retailer, outcome)
@@ -209,7 +235,7 @@ async def twilio_sms_inbound(
     stop; START, UNSTOP, YES: texts resume; HELP: the store's help text; anything else is kept
     as a note on the shopper's latest cart. Answers with TwiML."""
     form = await _twilio_form(request)
-    verify_twilio(settings, request, form)
+    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
     retailer = await _retailer(session, retailer_id)
     outcome = await apply_twilio_inbound(
         session, retailer_id=retailer.id, store_name=retailer.name, form=form
@@ -218,4 +244,36 @@ async def twilio_sms_inbound(
     twiml = MessagingResponse()
     if outcome.reply:
         twiml.message(outcome.reply)
+    return Response(content=str(twiml), media_type=TWIML)
+
+
+CALLBACK_THANKS = "Thank you, someone will call you back shortly."
+GOODBYE = "Thank you. Goodbye."
+
+
+@router.post("/twilio/{retailer_id}/voice-gather", response_class=Response)
+async def twilio_voice_gather(
+    retailer_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+    message_id: int | None = Query(default=None, description="Our id of the call's message."),
+) -> Response:
+    """The key pressed after an automated call's "Press 1 to talk to someone" (the ``<Gather>``
+    action of the call's TwiML). 1: the call's cart gets a callback request and its workflow
+    opens an agent callback task; any other key: goodbye. Stored once per call. Answers TwiML."""
+    form = await _twilio_form(request)
+    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
+    retailer = await _retailer(session, retailer_id)
+    outcome = await apply_twilio_voice_gather(
+        session, retailer_id=retailer.id, message_id=message_id, form=form
+    )
+    await _finish(session, client, settings, retailer, outcome)
+    twiml = VoiceResponse()
+    wants_agent = outcome.reply == "callback" or (
+        outcome.duplicates and (form.get("Digits") or "").strip() == "1"
+    )
+    twiml.say(CALLBACK_THANKS if wants_agent else GOODBYE)
+    twiml.hangup()
     return Response(content=str(twiml), media_type=TWIML)

@@ -217,3 +217,24 @@ async def test_an_outage_outlasting_the_retries_is_recorded_on_the_message(
     assert row.status == MessageStatus.FAILED and "unavailable after 8 attempts" in (
         row.error or ""
     )
+
+
+async def test_a_call_offers_press_1_and_reports_back_to_our_webhooks(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    adapter = CountingAdapter()
+    call = StepSpec(index=3, channel="voice", template="cart_voice")
+
+    await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"voice": adapter}).send_step, _input(call)
+    )
+
+    [sent] = adapter.delivered
+    assert sent.store_name == "Shop"
+    assert sent.gather_url is not None
+    assert sent.gather_url.endswith(
+        f"/v1/webhooks/twilio/shop/voice-gather?message_id={sent.message_id}"
+    )
+    assert sent.status_callback_url is not None
+    assert sent.status_callback_url.endswith("/v1/webhooks/twilio/shop/voice-status")

@@ -161,3 +161,59 @@ async def test_the_providers_routes_need_a_retailer_key(stack: Stack) -> None:
     for method in ("GET", "PUT", "DELETE"):
         response = await stack.api.request(method, "/v1/providers", json=FULL)
         assert response.status_code == 401, method
+
+
+def _ec_public_key() -> tuple[str, str]:
+    """A fresh EC public key as PEM and as SendGrid shows it (base64 DER)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem, base64.b64encode(der).decode()
+
+
+async def test_the_sendgrid_webhook_key_is_stored_as_sendgrid_shows_it(stack: Stack) -> None:
+    acme = await stack.retailer("Acme")
+    pem, b64 = _ec_public_key()
+    before = (await acme.get("/v1/providers")).json()
+    assert before["webhooks"] == {"sendgrid": "default", "twilio": "default"}
+
+    from_pem = await _put(acme, {"sendgrid_webhook_public_key": pem})
+    from_b64 = await _put(acme, {"sendgrid_webhook_public_key": b64})
+
+    for response in (from_pem, from_b64):
+        assert response.status_code == 200, response.text
+        assert response.json()["sendgrid_webhook_public_key"] == b64
+    got = (await acme.get("/v1/providers")).json()
+    assert got["sendgrid_webhook_public_key"] == b64
+    assert got["webhooks"] == {"sendgrid": "retailer", "twilio": "default"}
+    assert got["channels"]["email"] == "default"  # a webhook key alone sends nothing
+
+    cleared = await _put(acme, {"sendgrid_webhook_public_key": None})
+    assert cleared.json()["sendgrid_webhook_public_key"] is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not a key at all",
+        "c2hvcnQ=",  # base64, but not DER
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+        # an RSA key: SendGrid signs with ECDSA
+        "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAMuQq0RMGhw0gNcS3ng0BqsmCk3GFOJ84N45UYOmKFBQ1Mm3cDdnh0TF"
+        "xrx7RkCNWBrN7LwhmRSvEC2MKv0JTd0CAwEAAQ==",
+    ],
+)
+async def test_a_sendgrid_webhook_key_that_is_not_an_ec_key_is_422(stack: Stack, key: str) -> None:
+    acme = await stack.retailer("Acme")
+    response = await _put(acme, {"sendgrid_webhook_public_key": key})
+    assert response.status_code == 422, response.text
+    assert "sendgrid_webhook_public_key" in response.text

@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from tests.api.support import signals
+from tests.api.support import eventually, signals
 from tests.conftest import RetailerClient, Stack
 from tests.helpers import SHOPPER, items
-from winback.models import CartEvent, Customer, Message, ProviderEvent, Suppression
+from winback.models import Cart, CartEvent, Customer, Message, ProviderEvent, Suppression
+from workflows.cart_recovery import CartRecoveryWorkflow
 
 pytestmark = pytest.mark.both_databases
 
@@ -26,6 +27,7 @@ TWILIO_TOKEN = "twilio-test-auth-token"
 PUBLIC_BASE = "http://localhost:8000"  # the default public_base_url Twilio would call
 PHONE = "+14155552671"  # SHOPPER's phone in E.164
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
+SENDGRID_KEY_OTHER = ec.generate_private_key(ec.SECP256R1())
 
 
 def _public_key_b64(key: ec.EllipticCurvePrivateKey) -> str:
@@ -414,3 +416,160 @@ async def test_voice_status_records_a_voicemail(stack: Stack, retailer: Retailer
     async with stack.sessions() as session:
         message = await session.get(Message, message_id)
         assert message is not None and message.reply == "voicemail"
+
+
+# --- per-retailer credentials ----------------------------------------------------------------
+
+RETAILER_SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
+RETAILER_TWILIO_TOKEN = "retailer-own-twilio-auth-token"
+RETAILER_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+
+
+def _public_key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+async def own_keys(retailer: RetailerClient, **extra: Any) -> dict[str, Any]:
+    body = {
+        "sendgrid_webhook_public_key": _public_key_pem(RETAILER_SENDGRID_KEY),
+        "twilio_account_sid": RETAILER_ACCOUNT_SID,
+        "twilio_auth_token": RETAILER_TWILIO_TOKEN,
+        "twilio_from_number": "+15005550006",
+        **extra,
+    }
+    response = await retailer.put("/v1/providers", body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _delivered(message: str) -> list[dict[str, Any]]:
+    return [{"event": "delivered", "sg_event_id": f"ev-{message}", "email": SHOPPER["email"]}]
+
+
+async def test_a_retailer_with_its_own_keys_is_verified_with_them_only(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    shown = await own_keys(retailer)
+    assert shown["webhooks"] == {"sendgrid": "retailer", "twilio": "retailer"}
+    other = await stack.retailer("Other")
+    await own_keys(other, sendgrid_webhook_public_key=_public_key_b64(SENDGRID_KEY_OTHER))
+    status_path = f"/v1/webhooks/twilio/{retailer.id}/sms-status"
+    status_form = {"MessageSid": "SMown1", "MessageStatus": "delivered"}
+
+    own = await post_sendgrid(stack, retailer.id, _delivered("own"), key=RETAILER_SENDGRID_KEY)
+    process_wide = await post_sendgrid(stack, retailer.id, _delivered("pw"), key=SENDGRID_KEY)
+    others = await post_sendgrid(stack, retailer.id, _delivered("o"), key=SENDGRID_KEY_OTHER)
+    twilio_own = await post_twilio(stack, status_path, status_form, token=RETAILER_TWILIO_TOKEN)
+    twilio_pw = await post_twilio(stack, status_path, {**status_form, "MessageSid": "SMpw"})
+
+    assert own.status_code == 200, own.text
+    assert twilio_own.status_code == 200, twilio_own.text
+    for refused in (process_wide, others, twilio_pw):
+        assert refused.status_code == 403, refused.text
+    assert {e.event_id for e in await provider_events(stack)} == {"ev-own", "SMown1:delivered"}
+
+
+async def test_a_retailer_without_its_own_keys_uses_the_process_wide_ones(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    other = await stack.retailer("Other")
+    await own_keys(other)  # someone else's keys change nothing for this retailer
+    status_path = f"/v1/webhooks/twilio/{retailer.id}/sms-status"
+    status_form = {"MessageSid": "SMdef1", "MessageStatus": "delivered"}
+
+    accepted = await post_sendgrid(stack, retailer.id, _delivered("pw"))
+    theirs = RETAILER_SENDGRID_KEY
+    with_others = await post_sendgrid(stack, retailer.id, _delivered("x"), key=theirs)
+    twilio_ok = await post_twilio(stack, status_path, status_form)
+    twilio_others = await post_twilio(
+        stack, status_path, {**status_form, "MessageSid": "SMx"}, token=RETAILER_TWILIO_TOKEN
+    )
+
+    assert accepted.status_code == 200, accepted.text
+    assert twilio_ok.status_code == 200, twilio_ok.text
+    assert with_others.status_code == 403 and twilio_others.status_code == 403
+
+
+async def test_an_api_key_is_not_what_twilio_signs_with(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    shown = await own_keys(
+        retailer,
+        twilio_auth_token=None,
+        twilio_api_key_sid="SK" + "00112233445566778899aabbccddeeff",
+        twilio_api_key_secret="api-key-secret",
+    )
+    assert shown["webhooks"]["twilio"] == "missing"
+    path = f"/v1/webhooks/twilio/{retailer.id}/sms-status"
+    form = {"MessageSid": "SMk1", "MessageStatus": "delivered"}
+
+    for token in ("api-key-secret", TWILIO_TOKEN):
+        response = await post_twilio(stack, path, form, token=token)
+        assert response.status_code == 403, response.text
+        assert "auth token" in response.text
+    assert await provider_events(stack) == []
+
+
+# --- "press 1 to talk to someone" ------------------------------------------------------------
+
+
+async def open_tasks(retailer: RetailerClient, cart_id: str) -> list[Any]:
+    tasks = await retailer.workflow(cart_id).query(CartRecoveryWorkflow.tasks)
+    return [t for t in tasks if t.status in ("open", "claimed")]
+
+
+async def post_gather(
+    stack: Stack, retailer_id: str, message_id: int, digits: str, **sign: Any
+) -> httpx.Response:
+    path = f"/v1/webhooks/twilio/{retailer_id}/voice-gather?message_id={message_id}"
+    return await post_twilio(stack, path, {"CallSid": "CAgather1", "Digits": digits}, **sign)
+
+
+async def test_pressing_1_opens_a_callback_task(stack: Stack, retailer: RetailerClient) -> None:
+    await start_cart(retailer, "c1", {"voice": True})
+    message_id = await add_message(stack, retailer.id, "c1", "voice", sid="CAgather1")
+
+    response = await post_gather(stack, retailer.id, message_id, "1")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Say>Thank you, someone will call you back shortly.</Say>" in response.text
+    [task] = await eventually(lambda: open_tasks(retailer, "c1"), what="a callback task")
+    assert task.kind == "callback"
+
+    again = await post_gather(stack, retailer.id, message_id, "1")  # Twilio retries the post
+    assert again.status_code == 200 and "call you back" in again.text
+    assert [e.type for e in await provider_events(stack)] == ["call_gather"]
+    assert (await signals(retailer, "c1")).count("callback_requested") == 1
+
+
+async def test_another_key_says_goodbye_and_opens_nothing(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    await start_cart(retailer, "c1", {"voice": True})
+    message_id = await add_message(stack, retailer.id, "c1", "voice", sid="CAgather1")
+
+    response = await post_gather(stack, retailer.id, message_id, "2")
+
+    assert response.status_code == 200, response.text
+    assert "Goodbye" in response.text and "call you back" not in response.text
+    assert "callback_requested" not in await signals(retailer, "c1")
+    assert await open_tasks(retailer, "c1") == []
+    async with stack.sessions() as session:
+        cart = (await session.exec(select(Cart).where(Cart.retailer_id == retailer.id))).one()
+    assert not cart.callback_requested
+
+
+async def test_a_forged_key_press_is_refused(stack: Stack, retailer: RetailerClient) -> None:
+    await start_cart(retailer, "c1", {"voice": True})
+    message_id = await add_message(stack, retailer.id, "c1", "voice", sid="CAgather1")
+
+    response = await post_gather(stack, retailer.id, message_id, "1", token="guessed")
+
+    assert response.status_code == 403, response.text
+    assert await provider_events(stack) == []
+    assert "callback_requested" not in await signals(retailer, "c1")

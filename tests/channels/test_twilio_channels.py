@@ -227,3 +227,34 @@ async def test_texts_and_calls_ask_for_delivery_callbacks_and_calls_detect_machi
     twilio_contract(call)
     assert text.form["StatusCallback"] == callback
     assert (call.form["StatusCallback"], call.form["MachineDetection"]) == (callback, "Enable")
+
+
+async def test_voice_with_a_gather_url_offers_press_1(
+    httpserver: HTTPServer, twilio_contract
+) -> None:
+    from dataclasses import replace
+
+    from winback.channels.twilio_channels import voice_gather_url
+
+    httpserver.expect_oneshot_request(CALLS, method="POST").respond_with_json(
+        {"sid": "CA" + "c" * 32, "status": "queued"}, status=201
+    )
+    _, voice = _adapters(httpserver)
+    gather_url = voice_gather_url("https://winback.example/", "acme", 7)
+    message = replace(_message("voice", "Your cart is waiting."), gather_url=gather_url)
+
+    await voice.send(replace(message, store_name="Acme & Co"))
+
+    [(request, _)] = httpserver.log
+    twilio_contract(request)
+    twiml = ET.fromstring(request.form["Twiml"])
+    say, gather = list(twiml)
+    assert (say.tag, say.text) == ("Say", "Your cart is waiting.")
+    assert gather.tag == "Gather"
+    assert gather.attrib == {
+        "numDigits": "1",
+        "method": "POST",
+        "action": "https://winback.example/v1/webhooks/twilio/acme/voice-gather?message_id=7",
+    }
+    [prompt] = list(gather)
+    assert (prompt.tag, prompt.text) == ("Say", "Press 1 to talk to someone from Acme & Co.")

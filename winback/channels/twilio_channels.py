@@ -82,11 +82,27 @@ class TwilioSmsAdapter(_TwilioAdapter):
         )
 
 
+def voice_gather_url(public_base_url: str, retailer_id: str, message_id: int) -> str:
+    """Where Twilio posts the key the shopper pressed during one of our calls."""
+    base = public_base_url.rstrip("/")
+    return f"{base}/v1/webhooks/twilio/{retailer_id}/voice-gather?message_id={message_id}"
+
+
+def voice_twiml(message: OutgoingMessage) -> str:
+    """Says the message; with a ``gather_url``, then offers "press 1" to reach the store (one
+    digit, posted to ``gather_url``). No key pressed: the call ends after the prompt."""
+    response = VoiceResponse()
+    response.say(message.body)
+    if message.gather_url:
+        store = message.store_name or "the store"
+        gather = response.gather(num_digits=1, action=message.gather_url, method="POST")
+        gather.say(f"Press 1 to talk to someone from {store}.")
+    return str(response)
+
+
 class TwilioVoiceAdapter(_TwilioAdapter):
     async def send(self, message: OutgoingMessage) -> SendReceipt:
-        response = VoiceResponse()
-        response.say(message.body)
-        twiml = str(response)
+        twiml = voice_twiml(message)
         extra: dict[str, str] = _callback(message)
         if extra:
             extra["machine_detection"] = "Enable"  # a voicemail is recorded as such

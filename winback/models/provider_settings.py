@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from winback.models.columns import json_column, utc_column
 from winback.phones import normalize_phone
+from winback.sendgrid_keys import normalize_sendgrid_public_key
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 API_KEY_SID = re.compile(r"^SK[0-9a-fA-F]{32}$")
@@ -27,6 +28,7 @@ class ProviderSettings(SQLModel, table=True):
     sendgrid_from_email: str | None = Field(default=None, max_length=320)
     sendgrid_from_name: str | None = Field(default=None, max_length=200)
     sendgrid_template_ids: dict[str, str] = json_column()
+    sendgrid_webhook_public_key: str | None = Field(default=None, max_length=1000)
     twilio_account_sid: str | None = Field(default=None, max_length=34)
     twilio_auth_token_enc: str | None = None
     twilio_api_key_sid: str | None = Field(default=None, max_length=34)
@@ -55,8 +57,22 @@ class ProviderSettingsIn(SQLModel):
         default=None,
         description="SendGrid dynamic template id (`d-…`) per Winback template name.",
     )
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="The Event Webhook verification key (Mail Settings > Signed Event Webhook), "
+        "base64 DER as SendGrid shows it or PEM; stored and shown as base64 DER. Verifies the "
+        "events SendGrid posts to `/v1/webhooks/sendgrid/{retailer_id}` (unset: the operator's).",
+    )
     twilio_account_sid: str | None = Field(default=None, description="`AC` + 32 hex digits.")
-    twilio_auth_token: str | None = Field(default=None, min_length=1, max_length=500)
+    twilio_auth_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="The account's auth token. Twilio signs its webhooks with it (never with an "
+        "API key), so it is needed to accept this account's status callbacks, texts and key "
+        "presses even when texts and calls are sent with an API key.",
+    )
     twilio_api_key_sid: str | None = Field(
         default=None, description="`SK…`: an API key, used with its secret instead of the token."
     )
@@ -68,6 +84,11 @@ class ProviderSettingsIn(SQLModel):
     twilio_voice_number: str | None = Field(
         default=None, description="E.164, places calls (defaults to the from-number)."
     )
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _webhook_key(cls, value: str | None) -> str | None:
+        return normalize_sendgrid_public_key(value) if value is not None else None
 
     @field_validator("sendgrid_from_email")
     @classmethod
@@ -117,6 +138,7 @@ class ProviderSettingsPublic(SQLModel):
     sendgrid_from_email: str | None = None
     sendgrid_from_name: str | None = None
     sendgrid_template_ids: dict[str, str] = Field(default_factory=dict)
+    sendgrid_webhook_public_key: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token_set: bool = False
     twilio_api_key_sid: str | None = None
@@ -129,7 +151,30 @@ class ProviderSettingsPublic(SQLModel):
         description="The provider each channel uses for this retailer: `sendgrid`, `twilio`, or "
         "`default` (the process-wide provider, else the outbox).",
     )
+    webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        description="Whose credentials verify each provider's webhooks for this retailer: "
+        "`retailer` (its own key or token), `default` (the process-wide one), or `missing` "
+        "(its own account lacks what verifies them: the webhooks are refused).",
+    )
     updated_at: datetime | None = None
+
+
+def webhook_verification(row: ProviderSettings | None) -> dict[str, str]:
+    """Whose key verifies this retailer's SendGrid and Twilio webhooks. Twilio signs with the
+    account's auth token, so a retailer on its own account with only an API key is `missing`."""
+    if row is None:
+        return {"sendgrid": "default", "twilio": "default"}
+    if row.twilio_auth_token_enc:
+        twilio = "retailer"
+    elif row.twilio_account_sid:
+        twilio = "missing"
+    else:
+        twilio = "default"
+    return {
+        "sendgrid": "retailer" if row.sendgrid_webhook_public_key else "default",
+        "twilio": twilio,
+    }
 
 
 def channel_providers(row: ProviderSettings | None) -> dict[str, str]:
@@ -194,12 +239,15 @@ def incomplete(row: ProviderSettings) -> list[tuple[str, str]]:
 
 def public_view(row: ProviderSettings | None) -> ProviderSettingsPublic:
     if row is None:
-        return ProviderSettingsPublic(channels=channel_providers(None))
+        return ProviderSettingsPublic(
+            channels=channel_providers(None), webhooks=webhook_verification(None)
+        )
     return ProviderSettingsPublic(
         sendgrid_api_key_set=row.sendgrid_api_key_enc is not None,
         sendgrid_from_email=row.sendgrid_from_email,
         sendgrid_from_name=row.sendgrid_from_name,
         sendgrid_template_ids=dict(row.sendgrid_template_ids or {}),
+        sendgrid_webhook_public_key=row.sendgrid_webhook_public_key,
         twilio_account_sid=row.twilio_account_sid,
         twilio_auth_token_set=row.twilio_auth_token_enc is not None,
         twilio_api_key_sid=row.twilio_api_key_sid,
@@ -208,5 +256,6 @@ def public_view(row: ProviderSettings | None) -> ProviderSettingsPublic:
         twilio_from_number=row.twilio_from_number,
         twilio_voice_number=row.twilio_voice_number,
         channels=channel_providers(row),
+        webhooks=webhook_verification(row),
         updated_at=row.updated_at,
     )
