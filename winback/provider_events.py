@@ -305,7 +305,13 @@ def keyword(body: str) -> str:
 
 
 async def apply_twilio_inbound(
-    session: AsyncSession, *, retailer_id: str, store_name: str, form: dict[str, str]
+    session: AsyncSession,
+    *,
+    retailer_id: str,
+    store_name: str,
+    form: dict[str, str],
+    help_text: str | None = None,
+    reply_opens_task: bool = False,
 ) -> Outcome:
     sid = form.get("SmsSid") or form.get("MessageSid") or ""
     sender = (form.get("From") or "").strip()
@@ -346,9 +352,14 @@ async def apply_twilio_inbound(
             source="sms_start",
         )
     elif word in HELP_WORDS:
-        outcome.reply = DEFAULT_HELP_TEXT.format(store=store_name)
+        outcome.reply = help_text or DEFAULT_HELP_TEXT.format(store=store_name)
     else:
-        await _note_reply(session, retailer_id, customers, sid, sender, body)
+        cart = await _note_reply(session, retailer_id, customers, sid, sender, body)
+        finished = cart is None or cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)
+        if reply_opens_task and not finished and cart is not None and cart.workflow_started:
+            cart.callback_requested = True  # the caller tells its workflow: an agent calls back
+            session.add(cart)
+            outcome.carts.append(cart)
     return outcome
 
 
@@ -359,11 +370,11 @@ async def _note_reply(
     sid: str,
     sender: str,
     body: str,
-) -> None:
+) -> Cart | None:
     """Keeps a free-text reply on the shopper's latest cart, for the agents to read."""
     ids = [c.id for c in customers if c.id is not None]
     if not ids:
-        return
+        return None
     cart = (
         await session.exec(
             select(Cart)
@@ -373,7 +384,7 @@ async def _note_reply(
         )
     ).first()
     if cart is None:
-        return
+        return None
     now = utcnow()
     session.add(
         CartEvent(
@@ -387,6 +398,7 @@ async def _note_reply(
         )
     )
     await session.flush()
+    return cart
 
 
 AGENT_DIGIT = "1"

@@ -235,10 +235,16 @@ async def twilio_sms_inbound(
     stop; START, UNSTOP, YES: texts resume; HELP: the store's help text; anything else is kept
     as a note on the shopper's latest cart. Answers with TwiML."""
     form = await _twilio_form(request)
-    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
+    own = await _provider_settings(session, retailer_id)
+    verify_twilio(settings, own, request, form)
     retailer = await _retailer(session, retailer_id)
     outcome = await apply_twilio_inbound(
-        session, retailer_id=retailer.id, store_name=retailer.name, form=form
+        session,
+        retailer_id=retailer.id,
+        store_name=retailer.name,
+        form=form,
+        help_text=own.sms_help_text if own else None,
+        reply_opens_task=bool(own and own.sms_reply_opens_task),
     )
     await _finish(session, client, settings, retailer, outcome)
     twiml = MessagingResponse()

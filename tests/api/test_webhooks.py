@@ -573,3 +573,32 @@ async def test_a_forged_key_press_is_refused(stack: Stack, retailer: RetailerCli
     assert response.status_code == 403, response.text
     assert await provider_events(stack) == []
     assert "callback_requested" not in await signals(retailer, "c1")
+
+
+async def test_help_answers_with_the_retailers_own_help_text(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    saved = await retailer.put("/v1/providers", {"sms_help_text": "Acme help: call 900 123 456."})
+    assert saved.status_code == 200, saved.text
+
+    response = await post_twilio(
+        stack, f"/v1/webhooks/twilio/{retailer.id}/sms-inbound", sms("HELP")
+    )
+
+    assert "<Message>Acme help: call 900 123 456.</Message>" in response.text
+
+
+async def test_a_reply_asks_an_agent_to_call_back_when_the_retailer_wants_it(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    saved = await retailer.put("/v1/providers", {"sms_reply_opens_task": True})
+    assert saved.status_code == 200 and saved.json()["sms_reply_opens_task"] is True
+    await start_cart(retailer, "c1", {"sms": True})
+
+    response = await post_twilio(
+        stack, f"/v1/webhooks/twilio/{retailer.id}/sms-inbound", sms("Can you call me?", "SMr2")
+    )
+
+    assert response.status_code == 200, response.text
+    [task] = await eventually(lambda: open_tasks(retailer, "c1"), what="a callback task")
+    assert task.kind == "callback"

@@ -191,3 +191,21 @@ async def test_a_mapped_template_goes_as_the_retailers_dynamic_template(
     assert body["personalizations"][0]["dynamic_template_data"] == data
     assert "content" not in body
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+async def test_sandbox_mode_asks_sendgrid_to_check_and_deliver_nothing(
+    httpserver: HTTPServer, sendgrid_contract
+) -> None:
+    httpserver.expect_oneshot_request(MAIL_SEND, method="POST").respond_with_data("", status=200)
+    adapter = SendGridEmailAdapter(
+        api_key=API_KEY,
+        from_email="shop@example.com",
+        base_url=httpserver.url_for("").rstrip("/"),
+        sandbox=True,
+    )
+
+    await adapter.send(_message())
+
+    [(request, _)] = httpserver.log
+    sendgrid_contract(request)
+    assert request.get_json()["mail_settings"] == {"sandbox_mode": {"enable": True}}

@@ -106,6 +106,7 @@ def retailer_adapters(row: ProviderSettings, settings: Settings) -> dict[str, Ch
             from_email=sender,
             base_url=settings.sendgrid_base_url,
             template_ids=row.sendgrid_template_ids or {},
+            sandbox=row.sendgrid_sandbox,
         )
     if "twilio" in (covered["sms"], covered["voice"]):
         assert row.twilio_account_sid

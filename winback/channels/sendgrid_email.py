@@ -9,7 +9,15 @@ import logging
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Category, CustomArg, Header, Mail, TemplateId
+from sendgrid.helpers.mail import (
+    Category,
+    CustomArg,
+    Header,
+    Mail,
+    MailSettings,
+    SandBoxMode,
+    TemplateId,
+)
 
 from winback.channels.base import (
     OutgoingMessage,
@@ -33,11 +41,13 @@ class SendGridEmailAdapter:
         base_url: str = "https://api.sendgrid.com",
         timeout: float = 10.0,
         template_ids: dict[str, str] | None = None,
+        sandbox: bool = False,
     ) -> None:
         self._client = SendGridAPIClient(api_key=api_key, host=base_url)
         self._from_email = from_email
         self._timeout = timeout
         self._template_ids = dict(template_ids or {})  # our template name -> SendGrid "d-..." id
+        self._sandbox = sandbox
 
     def __repr__(self) -> str:
         return f"SendGridEmailAdapter(from_email={self._from_email!r}, host={self._client.host!r})"
@@ -69,6 +79,8 @@ class SendGridEmailAdapter:
             CustomArg("winback_message_id", str(message.message_id), p=0),
             CustomArg("winback_retailer", message.retailer_id, p=0),
         ]
+        if self._sandbox:
+            mail.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
         if message.categories:
             mail.category = [Category(c) for c in message.categories]
         if message.unsubscribe_url:

@@ -36,6 +36,9 @@ class ProviderSettings(SQLModel, table=True):
     twilio_messaging_service_sid: str | None = Field(default=None, max_length=34)
     twilio_from_number: str | None = Field(default=None, max_length=20)
     twilio_voice_number: str | None = Field(default=None, max_length=20)
+    sendgrid_sandbox: bool = False  # SendGrid validates but delivers nothing: for test sends
+    sms_help_text: str | None = Field(default=None, max_length=320)
+    sms_reply_opens_task: bool = False  # a free-text reply asks an agent to call back
     updated_at: datetime = utc_column(nullable=False, default_now=True)
 
 
@@ -84,6 +87,21 @@ class ProviderSettingsIn(SQLModel):
     twilio_voice_number: str | None = Field(
         default=None, description="E.164, places calls (defaults to the from-number)."
     )
+
+    sendgrid_sandbox: bool | None = Field(
+        default=None, description="SendGrid's sandbox mode: requests are checked, nothing sent."
+    )
+    sms_help_text: str | None = Field(
+        default=None, min_length=1, max_length=320, description="The answer to HELP."
+    )
+    sms_reply_opens_task: bool | None = Field(
+        default=None, description="A free-text SMS reply opens an agent callback task."
+    )
+
+    @field_validator("sendgrid_sandbox", "sms_reply_opens_task")
+    @classmethod
+    def _flag(cls, value: bool | None) -> bool:
+        return bool(value)  # null turns a flag off
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
@@ -146,6 +164,9 @@ class ProviderSettingsPublic(SQLModel):
     twilio_messaging_service_sid: str | None = None
     twilio_from_number: str | None = None
     twilio_voice_number: str | None = None
+    sendgrid_sandbox: bool = False
+    sms_help_text: str | None = None
+    sms_reply_opens_task: bool = False
     channels: dict[str, str] = Field(
         default_factory=dict,
         description="The provider each channel uses for this retailer: `sendgrid`, `twilio`, or "
@@ -255,6 +276,9 @@ def public_view(row: ProviderSettings | None) -> ProviderSettingsPublic:
         twilio_messaging_service_sid=row.twilio_messaging_service_sid,
         twilio_from_number=row.twilio_from_number,
         twilio_voice_number=row.twilio_voice_number,
+        sendgrid_sandbox=row.sendgrid_sandbox,
+        sms_help_text=row.sms_help_text,
+        sms_reply_opens_task=row.sms_reply_opens_task,
         channels=channel_providers(row),
         webhooks=webhook_verification(row),
         updated_at=row.updated_at,
