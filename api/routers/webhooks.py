@@ -13,11 +13,12 @@ them (its SendGrid webhook public key; its Twilio auth token), else with the pro
 import binascii
 import json
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sendgrid.helpers.eventwebhook import EventWebhook
@@ -146,6 +147,28 @@ async def _retailer(session: SessionDep, retailer_id: str) -> Retailer:
     return retailer
 
 
+@dataclass
+class TwilioCall:
+    """A Twilio webhook request whose signature checked out, with its retailer."""
+
+    form: dict[str, str]
+    retailer: Retailer
+    own_settings: ProviderSettings | None
+
+
+async def verified_twilio(
+    retailer_id: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> TwilioCall:
+    """Every Twilio webhook: the form, verified with the retailer's token (else the operator's)."""
+    form = await _twilio_form(request)
+    own = await _provider_settings(session, retailer_id)
+    verify_twilio(settings, own, request, form)
+    return TwilioCall(form, await _retailer(session, retailer_id), own)
+
+
+TwilioDep = Annotated[TwilioCall, Depends(verified_twilio)]
+
+
 async def _finish(
     session: SessionDep,
     client: TemporalClientDep,
@@ -191,16 +214,13 @@ async def sendgrid_events(
 
 @router.post("/twilio/{retailer_id}/sms-status", response_model=WebhookAccepted)
 async def twilio_sms_status(
-    retailer_id: str,
-    request: Request,
+    twilio: TwilioDep,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> WebhookAccepted:
     """Twilio message status callback (the ``StatusCallback`` of each SMS we send)."""
-    form = await _twilio_form(request)
-    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
-    retailer = await _retailer(session, retailer_id)
+    form, retailer = twilio.form, twilio.retailer
     outcome = await apply_twilio_sms_status(session, retailer_id=retailer.id, form=form)
     await _finish(session, client, settings, retailer, outcome)
     return WebhookAccepted(stored=outcome.stored, duplicates=outcome.duplicates)
@@ -208,16 +228,13 @@ async def twilio_sms_status(
 
 @router.post("/twilio/{retailer_id}/voice-status", response_model=WebhookAccepted)
 async def twilio_voice_status(
-    retailer_id: str,
-    request: Request,
+    twilio: TwilioDep,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> WebhookAccepted:
     """Twilio call status callback: answered, voicemail (machine detection), busy, no answer."""
-    form = await _twilio_form(request)
-    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
-    retailer = await _retailer(session, retailer_id)
+    form, retailer = twilio.form, twilio.retailer
     outcome = await apply_twilio_voice_status(session, retailer_id=retailer.id, form=form)
     await _finish(session, client, settings, retailer, outcome)
     return WebhookAccepted(stored=outcome.stored, duplicates=outcome.duplicates)
@@ -225,8 +242,7 @@ async def twilio_voice_status(
 
 @router.post("/twilio/{retailer_id}/sms-inbound", response_class=Response)
 async def twilio_sms_inbound(
-    retailer_id: str,
-    request: Request,
+    twilio: TwilioDep,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
@@ -234,10 +250,7 @@ async def twilio_sms_inbound(
     """A text from a shopper. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT: texts and calls
     stop; START, UNSTOP, YES: texts resume; HELP: the store's help text; anything else is kept
     as a note on the shopper's latest cart. Answers with TwiML."""
-    form = await _twilio_form(request)
-    own = await _provider_settings(session, retailer_id)
-    verify_twilio(settings, own, request, form)
-    retailer = await _retailer(session, retailer_id)
+    form, retailer, own = twilio.form, twilio.retailer, twilio.own_settings
     outcome = await apply_twilio_inbound(
         session,
         retailer_id=retailer.id,
@@ -259,8 +272,7 @@ GOODBYE = "Thank you. Goodbye."
 
 @router.post("/twilio/{retailer_id}/voice-gather", response_class=Response)
 async def twilio_voice_gather(
-    retailer_id: str,
-    request: Request,
+    twilio: TwilioDep,
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
@@ -269,9 +281,7 @@ async def twilio_voice_gather(
     """The key pressed after an automated call's "Press 1 to talk to someone" (the ``<Gather>``
     action of the call's TwiML). 1: the call's cart gets a callback request and its workflow
     opens an agent callback task; any other key: goodbye. Stored once per call. Answers TwiML."""
-    form = await _twilio_form(request)
-    verify_twilio(settings, await _provider_settings(session, retailer_id), request, form)
-    retailer = await _retailer(session, retailer_id)
+    form, retailer = twilio.form, twilio.retailer
     outcome = await apply_twilio_voice_gather(
         session, retailer_id=retailer.id, message_id=message_id, form=form
     )
