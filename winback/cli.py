@@ -57,7 +57,11 @@ async def _wait_for_temporal(settings: Settings, patience: float = 60) -> Client
     deadline = asyncio.get_running_loop().time() + patience
     while True:
         try:
-            return await connect(settings.temporal_address, settings.temporal_namespace)
+            return await connect(
+                settings.temporal_address,
+                settings.temporal_namespace,
+                settings.worker_metrics_port,
+            )
         except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise

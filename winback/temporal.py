@@ -1,6 +1,7 @@
 """Connecting to Temporal, and registering the search attributes our workflows upsert."""
 
 import logging
+from functools import lru_cache
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -62,13 +63,17 @@ async def register_search_attributes(client: Client, namespace: str = "default")
         log.info("registered search attributes %s", sorted(missing))
 
 
+@lru_cache
+def _runtime_with_metrics(port: int) -> Runtime:
+    """One per process: the Prometheus endpoint binds its port once, however often we connect."""
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}"))
+    )
+
+
 async def connect(address: str, namespace: str, metrics_port: int | None = None) -> Client:
-    runtime = None
-    if metrics_port:
-        telemetry = TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{metrics_port}")
-        )
-        runtime = Runtime(telemetry=telemetry)
+    """A client with our data converter; with ``metrics_port``, workers on it export metrics."""
+    runtime = _runtime_with_metrics(metrics_port) if metrics_port else None
     return await Client.connect(
         address, namespace=namespace, runtime=runtime, data_converter=DATA_CONVERTER
     )
