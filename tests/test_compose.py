@@ -192,6 +192,10 @@ def test_no_secret_is_written_into_the_file(services: dict[str, dict[str, Any]])
         assert re.fullmatch(r"\$\{WINBACK_ADMIN_TOKEN:\?[^}]*\}", admin_token), (
             "the admin token must come from the environment, with no default"
         )
+        secrets_key = app_env["WINBACK_SECRETS_KEY"] or ""
+        assert re.fullmatch(r"\$\{WINBACK_SECRETS_KEY:\?[^}]*\}", secrets_key), (
+            "the key encrypting retailers' provider keys must come from the environment"
+        )
 
 
 def test_workers_scale_out(services: dict[str, dict[str, Any]]) -> None:
