@@ -457,7 +457,7 @@ def has_contact(customer: Customer | None) -> bool:
 
 def pending_changes(cart: Cart, customer: Customer | None) -> PendingChanges:
     """The course changes the cart's workflow has not been told about (nothing for edits)."""
-    contact = has_contact(customer)
+    contact = has_contact(customer) or (cart.workflow_started and cart.contact_signalled)
     finished = cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)
     if not cart.workflow_started:
         if finished or not (contact or cart.nudge_reason):

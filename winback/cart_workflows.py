@@ -50,7 +50,11 @@ async def apply_pending_changes(
     cart: Cart,
 ) -> list[str]:
     """Tells the cart's workflow what it has not heard yet; returns what was done."""
-    customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    # Once the workflow knows the contact, a minor edit needs no read of the customer.
+    known = cart.workflow_started and cart.contact_signalled
+    customer = (
+        await session.get(Customer, cart.customer_id) if cart.customer_id and not known else None
+    )
     changes = pending_changes(cart, customer)
     if not changes.any:
         return []
