@@ -11,16 +11,23 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from winback.db import SessionFactory
-from winback.models import Agent, ApiKey, Retailer
-from winback.settings import Settings, get_settings
+from winback.platform.db import SessionFactory
+from winback.platform.settings import Settings
+from winback.retailers.models import ApiKey, Retailer
+from winback.tasks.agent_models import Agent
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def get_session_factory(request: Request) -> SessionFactory:
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (``create_app``), never a global."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session_factory(request: Request) -> SessionFactory:
     factory: SessionFactory = request.app.state.sessions
     return factory
 
@@ -38,14 +45,14 @@ async def get_session(
             raise
 
 
-def get_temporal_client(request: Request) -> Client:
+async def get_temporal_client(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 _api_key = APIKeyHeader(
     name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="A retailer's API key."

@@ -11,8 +11,8 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from winback.cart_events import EventFieldError, EventIdConflict
-from winback.task_commands import TaskNoLongerOpen
+from winback.carts.events import EventFieldError, EventIdConflict
+from winback.tasks.commands import TaskNoLongerOpen
 
 # Why a workflow refused an agent's change (the ``type`` of the validator's ApplicationError).
 # A type not listed here is still a refusal of the change as it stands: 409.

@@ -8,30 +8,18 @@ from temporalio.client import Client
 
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
-from api.routers import (
-    agents,
-    alert_rules,
-    cadences,
-    carts,
-    cases,
-    consent,
-    customers,
-    discounts,
-    feedback,
-    health,
-    outbox,
-    providers,
-    queues,
-    reports,
-    retailers,
-    tasks,
-    templates,
-    unsubscribe,
-    webhooks,
-)
-from winback.db import create_tables, make_engine, make_session_factory
-from winback.settings import Settings, get_settings
-from winback.temporal import connect
+from api.routers.carts import cadences, discounts, events
+from api.routers.carts import report as cart_report
+from api.routers.customers import consent, lookup
+from api.routers.feedback import alert_rules, answers, cases
+from api.routers.feedback import report as feedback_report
+from api.routers.messaging import outbox, templates, unsubscribe, webhooks
+from api.routers.platform import health
+from api.routers.retailers import providers, retailers
+from api.routers.tasks import agents, queues, tasks
+from winback.platform.db import create_tables, make_engine, make_session_factory
+from winback.platform.settings import Settings, get_settings
+from winback.platform.temporal import connect
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -55,6 +43,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_error_handlers(app)
     install_metrics(app)
     routers = (
@@ -63,17 +52,18 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         cadences,
         templates,
         discounts,
-        carts,
+        events,
         outbox,
-        reports,
+        cart_report,
+        feedback_report,
         agents,
         queues,
         tasks,
-        customers,
+        lookup,
         consent,
         providers,
         alert_rules,
-        feedback,
+        answers,
         cases,
         unsubscribe,
         webhooks,

@@ -47,19 +47,17 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
-    from api.main import create_app
-    from winback.cadence import parse_duration
-    from winback.channels import ChannelAdapter
-    from winback.channels.outbox import OutboxAdapter
-    from winback.db import SessionFactory, create_tables, make_engine, make_session_factory
-    from winback.models import Message
-    from winback.models.message import MessageStatus
-    from winback.settings import Settings, get_settings
-    from winback.temporal import DATA_CONVERTER
-    from winback.worker import build_worker
+    from winback.carts.cadence import parse_duration
+    from winback.composition.stack import build_app, prepare_database, running_worker
+    from winback.messaging.channels import ChannelAdapter
+    from winback.messaging.channels.outbox import OutboxAdapter
+    from winback.messaging.models import Message, MessageStatus
+    from winback.platform.db import SessionFactory, make_session_factory
+    from winback.platform.settings import Settings
+    from winback.platform.temporal import DATA_CONVERTER
     from workflows import search_attributes
-    from workflows.cart_recovery import ABANDON_GRACE_FRACTION, CartRecoveryWorkflow
-    from workflows.cart_types import Stage
+    from workflows.carts.cart_recovery import ABANDON_GRACE_FRACTION, CartRecoveryWorkflow
+    from workflows.carts.types import Stage
 
 T = TypeVar("T")
 ADMIN_TOKEN = "bench-admin-token"
@@ -275,19 +273,16 @@ async def open_stack(
         if database_url is None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="winback-bench-"))
             database_url = f"sqlite+aiosqlite:///{tmp}/winback.db"
-        engine = make_engine(database_url)
-        stack.push_async_callback(engine.dispose)
-        await create_tables(engine)
-        sessions = make_session_factory(engine)
-
         settings = Settings(
             database_url=database_url,
             task_queue=f"winback-bench-{run_id}",
             admin_token=SecretStr(ADMIN_TOKEN),
             worker_metrics_port=None,
         )
-        app = create_app(settings, temporal=env.client)
-        app.dependency_overrides[get_settings] = lambda: settings
+        engine = await prepare_database(settings)
+        stack.push_async_callback(engine.dispose)
+        sessions = make_session_factory(engine)
+        app = build_app(settings, temporal=env.client)
         await stack.enter_async_context(app.router.lifespan_context(app))
         api = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
@@ -295,13 +290,7 @@ async def open_stack(
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=5))
         outbox = OutboxAdapter()
         adapters: dict[str, ChannelAdapter] = {"email": outbox, "sms": outbox, "voice": outbox}
-        worker = build_worker(
-            env.client,
-            task_queue=settings.task_queue,
-            sessions=sessions,
-            adapters=adapters,
-            http=http,
-        )
+        worker = running_worker(env.client, settings, sessions, adapters, http)
         bare_task_queue = f"bare-bench-{run_id}"
         bare_worker = Worker(
             env.client,

@@ -21,15 +21,14 @@ import pytest
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from api.main import create_app
-from winback.channels import ChannelAdapter
-from winback.channels.outbox import OutboxAdapter
-from winback.db import SessionFactory, create_tables, make_engine, make_session_factory
-from winback.settings import Settings
-from winback.temporal import DATA_CONVERTER, register_search_attributes
-from winback.worker import build_worker
+import winback.composition.tables  # noqa: F401  (every table on the metadata)
+from winback.composition.stack import build_app, running_worker
+from winback.messaging.channels import ChannelAdapter
+from winback.messaging.channels.outbox import OutboxAdapter
+from winback.platform.db import SessionFactory, create_tables, make_engine, make_session_factory
+from winback.platform.settings import Settings
+from winback.platform.temporal import DATA_CONVERTER, register_search_attributes
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -191,7 +190,7 @@ class RetailerClient:
         return dict(response.json())
 
     def workflow(self, cart_id: str) -> Any:
-        from workflows.cart_recovery import CartRecoveryWorkflow
+        from workflows.carts.cart_recovery import CartRecoveryWorkflow
 
         return self.stack.client.get_workflow_handle_for(
             CartRecoveryWorkflow.run, f"cart-{self.id}-{cart_id}"
@@ -241,20 +240,14 @@ async def _stack(
     adapters: dict[str, ChannelAdapter],
 ) -> AsyncIterator[Stack]:
     settings = test_settings(database_url, task_queue)
-    app = create_app(settings, temporal=env.client)
-    from winback.settings import get_settings
-
-    app.dependency_overrides[get_settings] = lambda: settings
+    app = build_app(settings, temporal=env.client)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api,
         httpx.AsyncClient(timeout=5) as http,
+        running_worker(env.client, settings, sessions, adapters, http),
     ):
-        worker: Worker = build_worker(
-            env.client, task_queue=task_queue, sessions=sessions, adapters=adapters, http=http
-        )
-        async with worker:
-            yield Stack(api, env.client, sessions, task_queue, env)
+        yield Stack(api, env.client, sessions, task_queue, env)
 
 
 @pytest.fixture

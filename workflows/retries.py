@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from workflows.cart_types import SEND_ATTEMPTS
+from workflows.carts.types import SEND_ATTEMPTS
 
 # Reading and writing our own database has no side effects: retry for as long as it takes.
 DATABASE_RETRY = RetryPolicy(

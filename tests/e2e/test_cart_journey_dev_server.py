@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RetailerClient, Stack
-from tests.helpers import ALL_CONSENT, SHOPPER, cadence, items
+from tests.support.helpers import ALL_CONSENT, SHOPPER, cadence, items
 
 pytestmark = pytest.mark.e2e
 

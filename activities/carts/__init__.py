@@ -1,0 +1,1 @@
+"""Activities of the cart workflow that read and update the cart snapshot."""

@@ -1,0 +1,1 @@
+"""Sends: cadence steps, the on-site nudge, and notifying a person exactly once."""

@@ -1,0 +1,1 @@
+"""The human-task inbox rows, reminders and escalations."""

@@ -1,0 +1,1 @@
+"""Routes for carts: storefront events, cadences, discount pools, the cart report."""

@@ -1,0 +1,147 @@
+"""Cart events in, cart state and pending nudges out."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from temporalio.service import RPCError
+
+from api.deps import RetailerDep, SessionDep, SettingsDep, TemporalClientDep
+from winback.carts.events import CART_ID_PATTERN, CartEventIn, record_event
+from winback.carts.models import Cart
+from winback.carts.workflow_sync import apply_pending_changes, cart_workflow_id
+from winback.customers.models import Customer
+from winback.messaging.models import Message, MessagePublic, MessageStatus
+from workflows.carts.cart_recovery import CartRecoveryWorkflow
+from workflows.carts.types import CartState
+
+router = APIRouter(prefix="/v1/carts", tags=["carts"])
+CartId = Annotated[str, Path(pattern=CART_ID_PATTERN, description="The storefront's cart id.")]
+
+
+class EventAccepted(BaseModel):
+    cart_id: str
+    duplicate: bool
+    workflow_id: str | None
+    workflow_actions: list[str]
+
+
+class CartPublic(BaseModel):
+    cart_id: str
+    status: str
+    items: list[dict[str, Any]]
+    value: float
+    currency: str
+    last_activity_at: datetime | None
+    last_page: str | None
+    abandoned_at: datetime | None
+    ordered_at: datetime | None
+    order_id: str | None
+    order_value: float | None
+    recovered_step: int | None
+    recovered_channel: str | None
+    cadence_version: int | None
+    workflow_id: str | None
+    customer_email: str | None = None
+    customer_phone: str | None = None
+    messages: list[MessagePublic]
+    workflow: CartState | None = None
+
+
+@router.post(
+    "/{cart_id}/events", response_model=EventAccepted, status_code=status.HTTP_202_ACCEPTED
+)
+async def post_cart_event(
+    cart_id: CartId,
+    event: CartEventIn,
+    retailer: RetailerDep,
+    session: SessionDep,
+    client: TemporalClientDep,
+    settings: SettingsDep,
+) -> EventAccepted:
+    """Stores one storefront event; starts or signals the cart's workflow only if its course
+    changes. Resending an event id is safe. On 503 the event is stored: resend it."""
+    for attempt in range(2):
+        try:
+            recorded = await record_event(session, retailer=retailer, cart_id=cart_id, event=event)
+            await session.commit()
+            break
+        except IntegrityError:
+            await session.rollback()  # a concurrent first event created the cart or the event
+            if attempt:
+                raise
+    cart = recorded.cart
+    actions = await apply_pending_changes(
+        session, client, task_queue=settings.task_queue, retailer=retailer, cart=cart
+    )
+    await session.commit()
+    return EventAccepted(
+        cart_id=cart_id,
+        duplicate=recorded.duplicate,
+        workflow_id=cart.workflow_id,
+        workflow_actions=actions,
+    )
+
+
+@router.get("/{cart_id}", response_model=CartPublic)
+async def read_cart(
+    cart_id: CartId, retailer: RetailerDep, session: SessionDep, client: TemporalClientDep
+) -> CartPublic:
+    """The cart's snapshot, every message and nudge sent for it, and its workflow's state."""
+    cart = await _cart_or_404(session, retailer.id, cart_id)
+    customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    messages = await session.exec(
+        select(Message)
+        .where(Message.retailer_id == retailer.id, Message.cart_id == cart_id)
+        .order_by(col(Message.created_at), col(Message.id))
+    )
+    state = None
+    if cart.workflow_started:
+        handle = client.get_workflow_handle_for(
+            CartRecoveryWorkflow.run, cart_workflow_id(retailer.id, cart_id)
+        )
+        try:
+            state = await handle.query(CartRecoveryWorkflow.state)
+        except RPCError:
+            state = None  # no worker to answer right now; the rest still helps
+    return CartPublic(
+        **cart.model_dump(exclude={"items"}),
+        items=cart.items,
+        customer_email=customer.email if customer else None,
+        customer_phone=customer.phone if customer else None,
+        messages=[MessagePublic.model_validate(m) for m in messages],
+        workflow=state,
+    )
+
+
+@router.get("/{cart_id}/nudges", response_model=list[MessagePublic])
+async def read_pending_nudges(
+    cart_id: CartId, retailer: RetailerDep, session: SessionDep
+) -> list[MessagePublic]:
+    """On-site nudges waiting to be shown; the storefront polls this. Reply with a
+    `nudge_reply` event (chat, callback or dismiss)."""
+    rows = await session.exec(
+        select(Message)
+        .where(
+            Message.retailer_id == retailer.id,
+            Message.cart_id == cart_id,
+            Message.channel == "onsite",
+            Message.status == MessageStatus.PENDING,
+        )
+        .order_by(col(Message.id))
+    )
+    return [MessagePublic.model_validate(m) for m in rows]
+
+
+async def _cart_or_404(session: SessionDep, retailer_id: str, cart_id: str) -> Cart:
+    cart = (
+        await session.exec(
+            select(Cart).where(Cart.retailer_id == retailer_id, Cart.cart_id == cart_id)
+        )
+    ).first()
+    if cart is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cart {cart_id!r}")
+    return cart

@@ -1,0 +1,1 @@
+"""Routes for customers: the agent's lookup, consent."""

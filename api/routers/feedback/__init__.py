@@ -1,0 +1,1 @@
+"""Routes for feedback: answers, alert rules, cases, the feedback report."""

@@ -1,0 +1,1 @@
+"""Routes for messaging: templates, the outbox, unsubscribe, provider webhooks."""

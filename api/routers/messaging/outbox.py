@@ -1,0 +1,31 @@
+"""The outbox: every message and nudge sent, readable without any provider account."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlmodel import col, select
+
+from api.deps import RetailerDep, SessionDep
+from winback.messaging.models import Message, MessagePublic
+
+router = APIRouter(prefix="/v1/outbox", tags=["outbox"])
+
+
+@router.get("", response_model=list[MessagePublic])
+async def read_outbox(
+    retailer: RetailerDep,
+    session: SessionDep,
+    channel: Literal["onsite", "email", "sms", "voice"] | None = None,
+    cart_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[MessagePublic]:
+    """Messages sent to shoppers, newest first."""
+    query = select(Message).where(Message.retailer_id == retailer.id)
+    if channel:
+        query = query.where(Message.channel == channel)
+    if cart_id:
+        query = query.where(Message.cart_id == cart_id)
+    rows = await session.exec(
+        query.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(limit)
+    )
+    return [MessagePublic.model_validate(m) for m in rows]

@@ -1,0 +1,1 @@
+"""Routes for retailers and their provider settings."""

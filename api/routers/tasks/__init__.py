@@ -1,0 +1,1 @@
+"""Routes for agents, queues and human tasks."""

@@ -1,0 +1,194 @@
+"""Human tasks, for agents (`X-Agent-Token`): list, claim, release, reassign, complete.
+
+Task ids contain a `/` (`cart-acme-c1/task-1`: the workflow's id, then the task's number), so
+they go into the path as they are: `GET /v1/tasks/cart-acme-c1/task-1`, and the actions are
+`POST /v1/tasks/cart-acme-c1/task-1/claim` (`/release`, `/reassign`, `/complete`). Every change
+goes to the task's workflow as an Update; the workflow accepts or refuses it, and only an
+accepted change reaches the inbox. An agent only ever sees its own retailer's tasks.
+"""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from sqlalchemy import String, and_, case, cast, or_
+from sqlmodel import col, select
+
+from api.deps import AgentDep, SessionDep, TemporalClientDep
+from winback.platform.clock import utcnow
+from winback.tasks import commands as task_commands
+from winback.tasks.agent_models import SKILL_PATTERN, Agent, Queue
+from winback.tasks.models import HumanTask, TaskPublic, TaskStatus
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+TaskId = Annotated[
+    str, Path(max_length=300, description="e.g. `cart-acme-c1/task-1` (the `/` stays as is).")
+]
+StatusName = Literal["open", "claimed", "done", "cancelled"]
+
+
+class Reassignment(BaseModel):
+    to_agent_id: str = Field(min_length=1, max_length=60, description="An agent of this retailer.")
+
+
+class Completion(BaseModel):
+    outcome: str = Field(
+        min_length=1, max_length=40, description="One of the task's `allowed_outcomes`."
+    )
+    notes: str = Field(default="", max_length=10000)
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="Typed data some kinds of task need."
+    )
+
+
+@router.get("", response_model=list[TaskPublic])
+async def list_tasks(
+    agent: AgentDep,
+    session: SessionDep,
+    status_: Annotated[
+        list[StatusName] | None,
+        Query(alias="status", description="Repeat for several; default: open and claimed."),
+    ] = None,
+    mine: Annotated[bool, Query(description="Only the tasks I hold.")] = False,
+    queue: Annotated[str | None, Query(max_length=60)] = None,
+    skill: Annotated[str | None, Query(description="e.g. `lang:es`.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[TaskPublic]:
+    """Tasks of my retailer: overdue first (past due, or already escalated), then by due time,
+    then by priority (highest first)."""
+    if skill is not None and not SKILL_PATTERN.fullmatch(skill):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "skill"),
+                    "msg": "use 'category:<product category>' or 'lang:<code>'",
+                    "type": "value_error",
+                }
+            ]
+        )
+    now = utcnow()
+    query = select(HumanTask).where(
+        HumanTask.retailer_id == agent.retailer_id,
+        col(HumanTask.status).in_(status_ or TaskStatus.ACTIVE),
+    )
+    if mine:
+        query = query.where(HumanTask.claimed_by == agent.agent_id)
+    if queue is not None:
+        query = query.where(HumanTask.queue == queue)
+    if skill is not None:
+        # The JSON list's text holds each skill in quotes; skills have no quotes of their own.
+        query = query.where(
+            cast(col(HumanTask.skills), String).contains(f'"{skill}"', autoescape=True)
+        )
+    overdue = and_(
+        col(HumanTask.status).in_(TaskStatus.ACTIVE),
+        or_(col(HumanTask.due_at) <= now, col(HumanTask.escalation_level) > 0),
+    )
+    rows = await session.exec(
+        query.order_by(
+            case((overdue, 0), else_=1),
+            col(HumanTask.due_at),
+            col(HumanTask.priority).desc(),
+            col(HumanTask.created_at),
+            col(HumanTask.id),
+        ).limit(limit)
+    )
+    return [task_commands.task_public(t, now) for t in rows]
+
+
+@router.get("/{task_id:path}", response_model=TaskPublic)
+async def read_task(task_id: TaskId, agent: AgentDep, session: SessionDep) -> TaskPublic:
+    """One task, with the cart or case it is about in `details`."""
+    return task_commands.task_public(await _task_or_404(session, agent, task_id), utcnow())
+
+
+@router.post("/{task_id:path}/claim", response_model=TaskPublic)
+async def claim_task(
+    task_id: TaskId, agent: AgentDep, session: SessionDep, client: TemporalClientDep
+) -> TaskPublic:
+    """Takes the task. Only one agent can hold it: 409 if another agent does. Claiming a task
+    one already holds changes nothing."""
+    task = await _task_or_404(session, agent, task_id)
+    task = await task_commands.claim(session, client, task=task, agent_id=agent.agent_id)
+    return task_commands.task_public(task, utcnow())
+
+
+@router.post("/{task_id:path}/release", response_model=TaskPublic)
+async def release_task(
+    task_id: TaskId, agent: AgentDep, session: SessionDep, client: TemporalClientDep
+) -> TaskPublic:
+    """Gives a task I hold back to its queue (403 if I do not hold it)."""
+    task = await _task_or_404(session, agent, task_id)
+    task = await task_commands.release(session, client, task=task, agent_id=agent.agent_id)
+    return task_commands.task_public(task, utcnow())
+
+
+@router.post("/{task_id:path}/reassign", response_model=TaskPublic)
+async def reassign_task(
+    task_id: TaskId,
+    body: Reassignment,
+    agent: AgentDep,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> TaskPublic:
+    """Hands the task to another agent. Supervisors only: an agent marked `is_supervisor`, or
+    the supervisor of the task's queue."""
+    task = await _task_or_404(session, agent, task_id)
+    if not agent.is_supervisor:
+        queue = (
+            await session.exec(
+                select(Queue).where(
+                    Queue.retailer_id == agent.retailer_id, Queue.name == task.queue
+                )
+            )
+        ).first()
+        if queue is None or queue.supervisor_id != agent.agent_id:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only a supervisor can reassign tasks")
+    target = select(Agent.id).where(
+        Agent.retailer_id == agent.retailer_id, Agent.agent_id == body.to_agent_id
+    )
+    if (await session.exec(target)).first() is None:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "to_agent_id"),
+                    "msg": f"no agent {body.to_agent_id!r}",
+                    "type": "value_error",
+                }
+            ]
+        )
+    task = await task_commands.reassign(
+        session, client, task=task, to_agent_id=body.to_agent_id, by_agent_id=agent.agent_id
+    )
+    return task_commands.task_public(task, utcnow())
+
+
+@router.post("/{task_id:path}/complete", response_model=TaskPublic)
+async def complete_task(
+    task_id: TaskId,
+    body: Completion,
+    agent: AgentDep,
+    session: SessionDep,
+    client: TemporalClientDep,
+) -> TaskPublic:
+    """Records the outcome of a task I hold; the workflow goes on with it. 422 names the
+    allowed outcomes; 409 if the task is already done or its workflow has ended."""
+    task = await _task_or_404(session, agent, task_id)
+    task = await task_commands.complete(
+        session,
+        client,
+        task=task,
+        agent_id=agent.agent_id,
+        outcome=body.outcome,
+        notes=body.notes,
+        data=body.data,
+    )
+    return task_commands.task_public(task, utcnow())
+
+
+async def _task_or_404(session: SessionDep, agent: Agent, task_id: str) -> HumanTask:
+    task = await task_commands.find_task(session, retailer_id=agent.retailer_id, task_id=task_id)
+    if task is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no task {task_id!r}")
+    return task

@@ -1,0 +1,244 @@
+"""The send activity on its own: idempotent, guarded, and honest about failures."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.messaging.sends import MessagingActivities
+from tests.support.helpers import ALL_CONSENT, SHOPPER, items
+from winback.carts.discount_models import DiscountCode
+from winback.carts.events import CartEventIn, record_event
+from winback.messaging.channels import OutgoingMessage, SendReceipt, TransientSendError
+from winback.messaging.channels.outbox import OutboxAdapter
+from winback.messaging.models import Message, MessageStatus
+from winback.platform.db import SessionFactory, session_scope
+from winback.platform.settings import Settings
+from winback.retailers.models import Retailer
+from workflows.carts.types import GuardSpec, SendStepInput, StepSpec
+
+pytestmark = pytest.mark.both_databases
+WORKFLOW_ID = "cart-shop-c1"
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class WorkerDied(BaseException):
+    """What a killed worker looks like from inside: nothing after this line runs."""
+
+
+class CountingAdapter:
+    """A stand-in provider that counts what reaches it (and can fail the first calls)."""
+
+    name = "counting"
+
+    def __init__(self, fail_first: int = 0, crash: bool = False) -> None:
+        self.delivered: list[OutgoingMessage] = []
+        self.fail_first = fail_first
+        self.crash = crash
+
+    async def send(self, message: OutgoingMessage) -> SendReceipt:
+        if self.crash:
+            raise WorkerDied  # the worker dies mid-call: no chance to record anything
+        if self.fail_first:
+            self.fail_first -= 1
+            raise TransientSendError("503 from the provider")
+        self.delivered.append(message)
+        return SendReceipt(provider=self.name, provider_message_id=f"p-{len(self.delivered)}")
+
+
+async def _seed(sessions: SessionFactory) -> None:
+    async with session_scope(sessions) as session:
+        shop = Retailer(id="shop", name="Shop", webhook_secret="s")
+        session.add(shop)
+        await session.flush()
+        event = CartEventIn.model_validate(
+            {
+                "event_id": "e1",
+                "type": "item_added",
+                "items": items(50.0),
+                "customer": SHOPPER,
+                "consent": ALL_CONSENT,
+            }
+        )
+        await record_event(session, retailer=shop, cart_id="c1", event=event)
+
+
+def _input(step: StepSpec) -> SendStepInput:
+    return SendStepInput(
+        workflow_id=WORKFLOW_ID,
+        retailer_id="shop",
+        cart_id="c1",
+        step=step,
+        guards=GuardSpec(quiet_start="21:00", quiet_end="08:00"),
+        at=NOON,
+    )
+
+
+EMAIL = StepSpec(index=1, channel="email", delay_seconds=3600, template="cart_reminder")
+
+
+async def _messages(sessions: SessionFactory) -> list[Message]:
+    async with sessions() as session:
+        return list((await session.exec(select(Message))).all())
+
+
+async def test_running_the_send_twice_sends_once(sessions: SessionFactory) -> None:
+    await _seed(sessions)
+    adapter = CountingAdapter()
+    messaging = MessagingActivities(sessions, {"email": adapter}, Settings())
+    env = ActivityEnvironment()
+
+    first = await env.run(messaging.send_step, _input(EMAIL))
+    second = await env.run(messaging.send_step, _input(EMAIL))
+
+    assert (first.outcome, second.outcome) == ("sent", "sent")
+    assert second.reason == "already sent" and second.message_id == first.message_id
+    assert len(adapter.delivered) == 1
+    [row] = await _messages(sessions)
+    assert (row.status, row.dedupe_key, row.provider_message_id) == (
+        "sent",
+        f"{WORKFLOW_ID}/step-1",
+        "p-1",
+    )
+
+
+async def test_a_transient_failure_releases_the_claim_so_the_retry_sends(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    adapter = CountingAdapter(fail_first=1)
+    messaging = MessagingActivities(sessions, {"email": adapter}, Settings())
+    env = ActivityEnvironment()
+
+    with pytest.raises(ApplicationError) as failure:
+        await env.run(messaging.send_step, _input(EMAIL))
+    assert failure.value.type == "ProviderUnavailable" and not failure.value.non_retryable
+    assert await _messages(sessions) == []
+
+    retried = await env.run(messaging.send_step, _input(EMAIL))
+    assert retried.outcome == "sent" and len(adapter.delivered) == 1
+
+
+async def test_a_crash_between_claim_and_answer_never_sends_twice(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    env = ActivityEnvironment()
+    with pytest.raises(WorkerDied):
+        await env.run(
+            MessagingActivities(
+                sessions, {"email": CountingAdapter(crash=True)}, Settings()
+            ).send_step,
+            _input(EMAIL),
+        )
+    [claimed] = await _messages(sessions)
+    assert claimed.status == MessageStatus.SENDING
+
+    adapter = CountingAdapter()
+    retried = await env.run(
+        MessagingActivities(sessions, {"email": adapter}, Settings()).send_step, _input(EMAIL)
+    )
+
+    assert retried.outcome == "sent" and retried.reason == "sent before a crash"
+    assert adapter.delivered == []
+
+
+async def test_quiet_hours_postpone_an_sms_to_the_morning(sessions: SessionFactory) -> None:
+    await _seed(sessions)
+    messaging = MessagingActivities(sessions, {"sms": OutboxAdapter()}, Settings())
+    late = SendStepInput(
+        **{
+            **_input(StepSpec(index=2, channel="sms", template="cart_sms")).__dict__,
+            "at": datetime(2026, 11, 23, 23, 30, tzinfo=UTC),
+        }
+    )
+
+    result = await ActivityEnvironment().run(messaging.send_step, late)
+
+    assert result.outcome == "postponed"
+    assert result.retry_at == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # the shopper is on UTC
+    assert await _messages(sessions) == []
+
+
+async def test_a_pool_code_is_drawn_once_per_step(sessions: SessionFactory) -> None:
+    await _seed(sessions)
+    async with session_scope(sessions) as session:
+        session.add_all(
+            DiscountCode(retailer_id="shop", pool="spring", code=c) for c in ("A-1", "A-2")
+        )
+    step = StepSpec(index=4, channel="email", template="cart_last_chance", discount_pool="spring")
+    adapter = CountingAdapter()
+    messaging = MessagingActivities(sessions, {"email": adapter}, Settings())
+    env = ActivityEnvironment()
+
+    await env.run(messaging.send_step, _input(step))
+    await env.run(messaging.send_step, _input(step))
+
+    [sent] = adapter.delivered
+    assert "A-1" in sent.body
+    async with sessions() as session:
+        codes = {c.code: c.assigned_key for c in (await session.exec(select(DiscountCode)))}
+    assert codes == {"A-1": f"{WORKFLOW_ID}/step-4", "A-2": None}
+
+
+async def test_an_email_carries_a_one_click_unsubscribe_link_for_its_shopper(
+    sessions: SessionFactory,
+) -> None:
+    from winback.messaging.unsubscribe import verify_token
+
+    await _seed(sessions)
+    adapter = CountingAdapter()
+    await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"email": adapter}, Settings()).send_step, _input(EMAIL)
+    )
+
+    [sent] = adapter.delivered
+    assert sent.unsubscribe_url is not None and "/v1/unsubscribe/" in sent.unsubscribe_url
+    token = sent.unsubscribe_url.rsplit("/", 1)[1]
+    target = verify_token(token)
+    assert (target.retailer_id, target.channel) == ("shop", "email")
+
+
+async def test_an_outage_outlasting_the_retries_is_recorded_on_the_message(
+    sessions: SessionFactory,
+) -> None:
+    import dataclasses
+
+    from workflows.carts.types import SEND_ATTEMPTS
+
+    await _seed(sessions)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=SEND_ATTEMPTS)
+    messaging = MessagingActivities(sessions, {"email": CountingAdapter(fail_first=1)}, Settings())
+
+    with pytest.raises(ApplicationError) as failure:
+        await env.run(messaging.send_step, _input(EMAIL))
+
+    assert failure.value.non_retryable
+    [row] = await _messages(sessions)
+    assert row.status == MessageStatus.FAILED and "unavailable after 8 attempts" in (
+        row.error or ""
+    )
+
+
+async def test_a_call_offers_press_1_and_reports_back_to_our_webhooks(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    adapter = CountingAdapter()
+    call = StepSpec(index=3, channel="voice", template="cart_voice")
+
+    await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"voice": adapter}, Settings()).send_step, _input(call)
+    )
+
+    [sent] = adapter.delivered
+    assert sent.store_name == "Shop"
+    assert sent.gather_url is not None
+    assert sent.gather_url.endswith(
+        f"/v1/webhooks/twilio/shop/voice-gather?message_id={sent.message_id}"
+    )
+    assert sent.status_callback_url is not None
+    assert sent.status_callback_url.endswith("/v1/webhooks/twilio/shop/voice-status")

@@ -1,0 +1,1 @@
+"""Helpers the tests share: API clients, agents, payloads."""

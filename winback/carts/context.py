@@ -1,0 +1,36 @@
+"""Loads a cart with its retailer and shopper, always scoped to one retailer."""
+
+from dataclasses import dataclass
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from winback.carts.models import Cart
+from winback.customers.models import Customer
+from winback.retailers.models import Retailer
+
+
+@dataclass
+class CartContext:
+    retailer: Retailer
+    cart: Cart
+    customer: Customer | None
+
+    @property
+    def cart_url(self) -> str:
+        return self.retailer.cart_url_template.replace("{cart_id}", self.cart.cart_id)
+
+
+async def load_cart_context(
+    session: AsyncSession, retailer_id: str, cart_id: str, *, for_update: bool = False
+) -> CartContext | None:
+    query = select(Cart).where(Cart.retailer_id == retailer_id, Cart.cart_id == cart_id)
+    if for_update:
+        query = query.with_for_update()
+    cart = (await session.exec(query)).first()
+    if cart is None:
+        return None
+    retailer = await session.get(Retailer, retailer_id)
+    assert retailer is not None
+    customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    return CartContext(retailer=retailer, cart=cart, customer=customer)

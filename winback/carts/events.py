@@ -1,0 +1,472 @@
+"""Cart events from the storefront: validated, stored, and turned into as few signals as possible.
+
+``record_event`` writes the event and the cart's latest snapshot in one transaction (a resent
+event id is a no-op; an older event never overwrites a newer snapshot). ``pending_changes``
+then compares the cart with the flags of what its workflow has been told, and lists only the
+course changes it has not heard of yet: start, contact known, nudge trigger, order, opt-out.
+Minor edits (items, page views) change the row and nothing in Temporal.
+"""
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from winback.carts.models import Cart, CartEvent, CartStatus
+from winback.customers.consent import set_consent
+from winback.customers.models import Customer
+from winback.customers.phones import normalize_phone
+from winback.messaging.models import Message, MessageStatus, Suppression
+from winback.platform.clock import as_utc, utcnow
+from winback.retailers.models import Retailer, check_timezone
+
+EventType = Literal[
+    "item_added",
+    "item_removed",
+    "activity",
+    "idle",
+    "exit_intent",
+    "checkout_started",
+    "order_placed",
+    "opt_out",
+    "nudge_reply",
+]
+ACTIVITY_EVENTS = {"item_added", "item_removed", "activity", "checkout_started", "nudge_reply"}
+NUDGE_EVENTS = {"idle", "exit_intent"}
+CART_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_AMOUNT = 1e12  # per unit or order: keeps cart totals finite (a huge price made them inf)
+MAX_EVENT_AGE = timedelta(days=365)  # carts expire within 60 days; older dates are mistakes
+CONFUSION_ADD_REMOVE = 3  # this many removals in one cart reads as a shopper who cannot decide
+TOUCH_STATUSES = (
+    *MessageStatus.TOUCHED,
+    MessageStatus.PENDING,
+    MessageStatus.SHOWN,
+    MessageStatus.ACCEPTED,
+    MessageStatus.DISMISSED,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CartItem(_Strict):
+    sku: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=500)
+    quantity: int = Field(default=1, ge=1, le=10000)
+    price: float = Field(ge=0, le=MAX_AMOUNT, description="Unit price.")
+    product_id: str | None = Field(
+        default=None, max_length=200, description="Several SKUs of one product read as confusion."
+    )
+    category: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2000)
+
+
+class CustomerIn(_Strict):
+    id: str | None = Field(default=None, max_length=200, description="The retailer's customer id.")
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40, description="Any format; kept as E.164.")
+    name: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(default=None, max_length=20)
+    timezone: str | None = None
+    country: str | None = Field(
+        default=None, min_length=2, max_length=2, description="Region for local phone formats."
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_PATTERN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value.lower() if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+    @model_validator(mode="after")
+    def _phone(self) -> Self:
+        """International numbers are checked here; national ones (no '+' and no ``country``)
+        are read in the store's country by ``record_event``."""
+        if self.phone is not None and (self.country or self.phone.strip().startswith("+")):
+            self.phone = normalize_phone(self.phone, self.country.upper() if self.country else None)
+        return self
+
+
+class ConsentIn(_Strict):
+    email: bool | None = None
+    sms: bool | None = None
+    voice: bool | None = None
+
+
+class OrderIn(_Strict):
+    order_id: str = Field(min_length=1, max_length=200)
+    value: float = Field(ge=0, le=MAX_AMOUNT)
+
+
+class CartEventIn(_Strict):
+    """One storefront event. Item events carry the whole cart as it is after the change."""
+
+    event_id: str = Field(
+        min_length=1, max_length=200, description="Unique per event; resends are ignored."
+    )
+    type: EventType
+    occurred_at: datetime | None = Field(default=None, description="Defaults to the time received.")
+    items: list[CartItem] | None = Field(default=None, max_length=500)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    page: str | None = Field(default=None, max_length=2000)
+    customer: CustomerIn | None = None
+    consent: ConsentIn | None = None
+    order: OrderIn | None = None
+    reply: Literal["chat", "callback", "dismiss"] | None = None
+    channels: list[Literal["email", "sms", "voice"]] | None = Field(
+        default=None, description="opt_out: the channels; all of them if unset."
+    )
+
+    @model_validator(mode="after")
+    def _required_parts(self) -> Self:
+        if self.type in ("item_added", "item_removed") and self.items is None:
+            raise ValueError(f"'{self.type}' needs 'items': the whole cart after the change")
+        if self.type == "order_placed" and self.order is None:
+            raise ValueError("'order_placed' needs 'order' with order_id and value")
+        if self.type == "nudge_reply" and self.reply is None:
+            raise ValueError("'nudge_reply' needs 'reply': chat, callback or dismiss")
+        if self.occurred_at is not None:
+            try:
+                self.occurred_at = as_utc(self.occurred_at)
+            except OverflowError:  # year 1 or 9999 with an offset
+                raise ValueError("'occurred_at' is out of range") from None
+            if self.occurred_at > utcnow() + timedelta(minutes=5):
+                raise ValueError("'occurred_at' is in the future")
+            if self.occurred_at < utcnow() - MAX_EVENT_AGE:
+                raise ValueError("'occurred_at' is more than a year ago")
+        return self
+
+
+class EventIdConflict(ValueError):
+    """The event id was already used for another cart."""
+
+
+class EventFieldError(ValueError):
+    """A field that can only be checked against the retailer (a national phone number)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class RecordedEvent:
+    cart: Cart
+    duplicate: bool
+
+
+async def record_event(
+    session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
+) -> RecordedEvent:
+    """Stores the event and updates the cart snapshot. Caller commits."""
+    normalize_national_phone(event.customer, retailer.country)
+    now = utcnow()
+    occurred_at = event.occurred_at or now
+    seen = (
+        await session.exec(
+            select(CartEvent).where(
+                CartEvent.retailer_id == retailer.id, CartEvent.event_id == event.event_id
+            )
+        )
+    ).first()
+    if seen is not None:
+        if seen.cart_id != cart_id:
+            raise EventIdConflict(f"event_id {event.event_id!r} was already used for another cart")
+        existing = await _find_cart(session, retailer.id, cart_id)
+        assert existing is not None
+        return RecordedEvent(cart=existing, duplicate=True)
+    cart = await _get_or_create_cart(session, retailer.id, cart_id, occurred_at)
+    session.add(
+        CartEvent(
+            retailer_id=retailer.id,
+            cart_id=cart_id,
+            event_id=event.event_id,
+            type=event.type,
+            occurred_at=occurred_at,
+            received_at=now,
+            payload=event.model_dump(mode="json", exclude_none=True),
+        )
+    )
+    await session.flush()  # a concurrent resend loses here on the unique event id
+
+    if event.customer is not None or event.consent is not None:
+        await _update_customer(session, retailer.id, cart, event.customer, event.consent)
+
+    is_newest = cart.snapshot_at is None or occurred_at >= cart.snapshot_at
+    if event.items is not None and is_newest:
+        cart.items = [item.model_dump(exclude_none=True) for item in event.items]
+        cart.value = round(sum(i.price * i.quantity for i in event.items), 2)
+        cart.currency = event.currency
+        cart.snapshot_at = occurred_at
+    newer_activity = cart.last_activity_at is None or occurred_at >= cart.last_activity_at
+    if event.type in ACTIVITY_EVENTS and newer_activity:
+        cart.last_activity_at = occurred_at
+        cart.last_page = event.page or cart.last_page
+    if event.type == "item_removed":
+        cart.add_remove_count += 1
+
+    if cart.status == CartStatus.ACTIVE and cart.nudge_reason is None:
+        if event.type in NUDGE_EVENTS:
+            cart.nudge_reason = event.type
+        elif _looks_confused(cart):
+            cart.nudge_reason = "confusion"
+
+    if event.type == "order_placed" and cart.status != CartStatus.ORDERED:
+        assert event.order is not None
+        await _place_order(session, cart, event.order, occurred_at)
+    elif event.type == "opt_out":
+        await _opt_out(session, retailer.id, cart, event.channels, occurred_at)
+    elif event.type == "nudge_reply":
+        await _record_nudge_reply(session, retailer.id, cart_id, event.reply)
+        finished = cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)
+        if event.reply == "callback" and not finished:
+            cart.callback_requested = True
+
+    session.add(cart)
+    await session.flush()
+    return RecordedEvent(cart=cart, duplicate=False)
+
+
+def _looks_confused(cart: Cart) -> bool:
+    """Several variants of one product in the cart, or repeated add/remove."""
+    variants: dict[str, set[str]] = defaultdict(set)
+    for item in cart.items:
+        if item.get("product_id"):
+            variants[item["product_id"]].add(item["sku"])
+    several = any(len(skus) > 1 for skus in variants.values())
+    return several or cart.add_remove_count >= CONFUSION_ADD_REMOVE
+
+
+async def _find_cart(session: AsyncSession, retailer_id: str, cart_id: str) -> Cart | None:
+    query = select(Cart).where(Cart.retailer_id == retailer_id, Cart.cart_id == cart_id)
+    return (await session.exec(query.with_for_update())).first()
+
+
+async def _get_or_create_cart(
+    session: AsyncSession, retailer_id: str, cart_id: str, occurred_at: datetime
+) -> Cart:
+    cart = await _find_cart(session, retailer_id, cart_id)
+    if cart is not None:
+        return cart
+    cart = Cart(retailer_id=retailer_id, cart_id=cart_id, last_activity_at=occurred_at)
+    session.add(cart)
+    await session.flush()
+    return cart
+
+
+async def _update_customer(
+    session: AsyncSession,
+    retailer_id: str,
+    cart: Cart,
+    given: CustomerIn | None,
+    consent: ConsentIn | None,
+) -> None:
+    existing = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    customer = await upsert_customer(
+        session, retailer_id=retailer_id, given=given, consent=consent, existing=existing
+    )
+    cart.customer_id = customer.id
+
+
+async def upsert_customer(
+    session: AsyncSession,
+    *,
+    retailer_id: str,
+    given: CustomerIn | None,
+    consent: ConsentIn | None = None,
+    existing: Customer | None = None,
+    consent_source: str = "cart_event",
+    at: datetime | None = None,
+) -> Customer:
+    """The same shopper across carts and answers: found by the retailer's id, else email, else
+    phone; created if new; updated with whatever the event tells. A consent flag that changes
+    is recorded in the consent history with ``consent_source``."""
+    customer = existing
+    if customer is None and given is not None:
+        customer = await _match_customer(session, retailer_id, given)
+    if customer is None:
+        customer = Customer(retailer_id=retailer_id)
+    if given is not None:
+        for field in ("email", "phone", "name", "locale", "timezone"):
+            value = getattr(given, field)
+            if value is not None:
+                setattr(customer, field, value)
+        if given.id is not None:
+            customer.external_id = given.id
+    now = at or utcnow()
+    customer.updated_at = now
+    session.add(customer)
+    if consent is not None:
+        for channel in ("email", "sms", "voice"):
+            value = getattr(consent, channel)
+            if value is not None:
+                await set_consent(session, customer, channel, value, consent_source, now)
+    await session.flush()
+    return customer
+
+
+def normalize_national_phone(given: CustomerIn | None, country: str) -> None:
+    """Reads a phone number given without '+' (and without ``country``) in the store's country."""
+    if given is not None and given.phone and given.phone[0] != "+":
+        try:
+            given.phone = normalize_phone(given.phone, country)
+        except ValueError as err:
+            raise EventFieldError("customer.phone", f"{err} (read in {country})") from err
+
+
+async def _match_customer(
+    session: AsyncSession, retailer_id: str, given: CustomerIn
+) -> Customer | None:
+    """The same shopper across carts: by the retailer's id, else email, else phone."""
+    for field, value in (("external_id", given.id), ("email", given.email), ("phone", given.phone)):
+        if value:
+            query = select(Customer).where(
+                Customer.retailer_id == retailer_id, getattr(Customer, field) == value
+            )
+            found = (await session.exec(query)).first()
+            if found is not None:
+                return found
+    return None
+
+
+async def _place_order(session: AsyncSession, cart: Cart, order: OrderIn, at: datetime) -> None:
+    """Marks the cart ordered and credits the last touch within the attribution window."""
+    from winback.carts.cadence_store import cadence_version  # avoids an import cycle at load
+
+    cart.status = CartStatus.ORDERED
+    cart.ordered_at, cart.order_id, cart.order_value = at, order.order_id, order.value
+    window = timedelta(days=7)
+    if cart.cadence_version is not None:
+        cadence = await cadence_version(
+            session, retailer_id=cart.retailer_id, version=cart.cadence_version
+        )
+        if cadence is not None:
+            window = cadence.attribution_window
+    touch = (
+        await session.exec(
+            select(Message)
+            .where(
+                Message.retailer_id == cart.retailer_id,
+                Message.cart_id == cart.cart_id,
+                col(Message.status).in_(TOUCH_STATUSES),
+                col(Message.created_at) <= at,
+                col(Message.created_at) >= at - window,
+            )
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if touch is not None:
+        cart.recovered_step, cart.recovered_channel = touch.step_index, touch.channel
+
+
+async def _opt_out(
+    session: AsyncSession,
+    retailer_id: str,
+    cart: Cart,
+    channels: list[Literal["email", "sms", "voice"]] | None,
+    at: datetime,
+) -> None:
+    chosen = channels or ["email", "sms", "voice"]
+    customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+    if customer is not None:
+        for channel in chosen:
+            await set_consent(session, customer, channel, False, "cart_event", at)
+            address = customer.address_for(channel)
+            if address and not await _suppressed(session, retailer_id, channel, address):
+                session.add(
+                    Suppression(
+                        retailer_id=retailer_id, channel=channel, address=address, reason="opt_out"
+                    )
+                )
+        session.add(customer)
+    if set(chosen) == {"email", "sms", "voice"} and cart.status != CartStatus.ORDERED:
+        cart.status, cart.opted_out_at = CartStatus.OPTED_OUT, at
+
+
+async def _suppressed(session: AsyncSession, retailer_id: str, channel: str, address: str) -> bool:
+    query = select(Suppression.id).where(
+        Suppression.retailer_id == retailer_id,
+        Suppression.channel == channel,
+        Suppression.address == address,
+    )
+    return (await session.exec(query)).first() is not None
+
+
+async def _record_nudge_reply(
+    session: AsyncSession, retailer_id: str, cart_id: str, reply: str | None
+) -> None:
+    nudge = (
+        await session.exec(
+            select(Message)
+            .where(
+                Message.retailer_id == retailer_id,
+                Message.cart_id == cart_id,
+                Message.channel == "onsite",
+            )
+            .order_by(col(Message.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if nudge is not None:
+        nudge.reply = reply
+        nudge.status = MessageStatus.DISMISSED if reply == "dismiss" else MessageStatus.ACCEPTED
+        session.add(nudge)
+
+
+# --- what the workflow still has to hear ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingChanges:
+    start: bool = False
+    contact_known: bool = False
+    nudge_reason: str | None = None
+    order: bool = False
+    opt_out: bool = False
+    callback: bool = False
+
+    @property
+    def any(self) -> bool:
+        return (
+            self.start
+            or self.contact_known
+            or bool(self.nudge_reason)
+            or self.order
+            or self.opt_out
+            or self.callback
+        )
+
+
+def has_contact(customer: Customer | None) -> bool:
+    return customer is not None and bool(customer.email or customer.phone)
+
+
+def pending_changes(cart: Cart, customer: Customer | None) -> PendingChanges:
+    """The course changes the cart's workflow has not been told about (nothing for edits)."""
+    contact = has_contact(customer) or (cart.workflow_started and cart.contact_signalled)
+    finished = cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)
+    if not cart.workflow_started:
+        if finished or not (contact or cart.nudge_reason):
+            return PendingChanges()
+        return PendingChanges(start=True, nudge_reason=cart.nudge_reason)
+    return PendingChanges(
+        contact_known=contact and not cart.contact_signalled,
+        nudge_reason=cart.nudge_reason if not cart.nudge_signalled else None,
+        order=cart.status == CartStatus.ORDERED and not cart.order_signalled,
+        opt_out=cart.status == CartStatus.OPTED_OUT and not cart.opt_out_signalled,
+        callback=cart.callback_requested and not cart.callback_signalled,
+    )

@@ -1,0 +1,76 @@
+"""Carts: the latest snapshot and activity the storefront told us about, and its events.
+
+The API keeps this row current for every event; the cart's workflow re-reads it when it wakes,
+so minor edits never reach Temporal. The ``*_signalled`` flags record which course changes the
+workflow has already been told about, so a repeated or retried request re-drives only what is
+missing.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from winback.platform.columns import json_column, utc_column
+
+
+class CartStatus:
+    ACTIVE = "active"
+    ABANDONED = "abandoned"
+    ORDERED = "ordered"
+    OPTED_OUT = "opted_out"
+
+
+class Cart(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("retailer_id", "cart_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    retailer_id: str = Field(foreign_key="retailer.id", index=True)
+    cart_id: str = Field(max_length=128)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+
+    items: list[dict[str, Any]] = json_column(list)
+    value: float = 0.0
+    currency: str = "USD"
+    snapshot_at: datetime | None = utc_column()
+    last_activity_at: datetime | None = utc_column()
+    last_page: str | None = Field(default=None, max_length=2000)
+    add_remove_count: int = 0
+
+    status: str = Field(default=CartStatus.ACTIVE, max_length=20, index=True)
+    nudge_reason: str | None = Field(default=None, max_length=30)
+    abandoned_at: datetime | None = utc_column()
+    ordered_at: datetime | None = utc_column()
+    order_id: str | None = Field(default=None, max_length=200)
+    order_value: float | None = None
+    recovered_step: int | None = None
+    recovered_channel: str | None = Field(default=None, max_length=20)
+    opted_out_at: datetime | None = utc_column()
+
+    cadence_version: int | None = None
+    workflow_id: str | None = Field(default=None, max_length=300)
+    workflow_started: bool = False
+    contact_signalled: bool = False
+    nudge_signalled: bool = False
+    order_signalled: bool = False
+    opt_out_signalled: bool = False
+    callback_requested: bool = False
+    callback_signalled: bool = False
+
+    created_at: datetime = utc_column(nullable=False, default_now=True)
+
+
+class CartEvent(SQLModel, table=True):
+    """Every event as received; the unique event id makes a resent event a no-op."""
+
+    __table_args__ = (UniqueConstraint("retailer_id", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    retailer_id: str = Field(foreign_key="retailer.id", index=True)
+    cart_id: str = Field(max_length=128, index=True)
+    event_id: str = Field(max_length=200)
+    type: str = Field(max_length=30)
+    occurred_at: datetime = utc_column(nullable=False)
+    received_at: datetime = utc_column(nullable=False, default_now=True)
+    payload: dict[str, Any] = json_column()

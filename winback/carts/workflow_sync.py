@@ -1,0 +1,167 @@
+"""Starting and signalling cart workflows: the only place the API touches Temporal for carts.
+
+Each change is sent, then its flag is set on the cart row, so a failed call is simply re-driven by
+the next request (or a resend of the same event). Every call is idempotent on Temporal's side:
+the start uses the business-key workflow ID with USE_EXISTING, and a signal to a workflow that
+has already finished is a no-op for us.
+"""
+
+import contextlib
+from collections.abc import Awaitable
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from winback.carts.cadence import to_workflow_spec
+from winback.carts.cadence_store import current_cadence
+from winback.carts.events import PendingChanges, has_contact, pending_changes
+from winback.carts.models import Cart
+from winback.customers.models import Customer
+from winback.retailers.models import Retailer
+from workflows import search_attributes as sa
+from workflows.carts.cart_recovery import CartRecoveryWorkflow
+from workflows.carts.types import (
+    CallbackRequested,
+    CartRecoveryInput,
+    NudgeTrigger,
+    OptedOut,
+    OrderPlaced,
+    Stage,
+)
+
+
+def cart_workflow_id(retailer_id: str, cart_id: str) -> str:
+    return f"cart-{retailer_id}-{cart_id}"
+
+
+async def apply_pending_changes(
+    session: AsyncSession,
+    client: Client,
+    *,
+    task_queue: str,
+    retailer: Retailer,
+    cart: Cart,
+) -> list[str]:
+    """Tells the cart's workflow what it has not heard yet; returns what was done."""
+    # Once the workflow knows the contact, a minor edit needs no read of the customer.
+    known = cart.workflow_started and cart.contact_signalled
+    customer = (
+        await session.get(Customer, cart.customer_id) if cart.customer_id and not known else None
+    )
+    changes = pending_changes(cart, customer)
+    if not changes.any:
+        return []
+    workflow_id = cart_workflow_id(retailer.id, cart.cart_id)
+    if changes.start:
+        await _start(session, client, task_queue, retailer, cart, customer, changes, workflow_id)
+        return ["started"] + (["nudge_trigger"] if changes.nudge_reason else [])
+
+    handle = client.get_workflow_handle_for(CartRecoveryWorkflow.run, workflow_id)
+    done: list[str] = []
+    if changes.order:
+        await _signal(
+            handle.signal(
+                CartRecoveryWorkflow.order_placed,
+                OrderPlaced(order_id=cart.order_id or "", value=cart.order_value or 0.0),
+            )
+        )
+        cart.order_signalled = True
+        done.append("order_placed")
+    if changes.opt_out:
+        await _signal(handle.signal(CartRecoveryWorkflow.opted_out, OptedOut()))
+        cart.opt_out_signalled = True
+        done.append("opted_out")
+    if changes.contact_known and not (changes.order or changes.opt_out):
+        await _signal(handle.signal(CartRecoveryWorkflow.contact_known))
+        done.append("contact_known")
+    cart.contact_signalled = cart.contact_signalled or changes.contact_known
+    if changes.nudge_reason and not (changes.order or changes.opt_out):
+        await _signal(
+            handle.signal(CartRecoveryWorkflow.nudge_trigger, NudgeTrigger(changes.nudge_reason))
+        )
+        done.append("nudge_trigger")
+    cart.nudge_signalled = cart.nudge_signalled or bool(changes.nudge_reason)
+    if changes.callback and not (changes.order or changes.opt_out):
+        await _signal(handle.signal(CartRecoveryWorkflow.callback_requested, CallbackRequested()))
+        done.append("callback_requested")
+    cart.callback_signalled = cart.callback_signalled or changes.callback
+    session.add(cart)
+    return done
+
+
+async def _start(
+    session: AsyncSession,
+    client: Client,
+    task_queue: str,
+    retailer: Retailer,
+    cart: Cart,
+    customer: Customer | None,
+    changes: PendingChanges,
+    workflow_id: str,
+) -> None:
+    cadence = await current_cadence(session, retailer_id=retailer.id)
+    contact = has_contact(customer)
+    assert cart.last_activity_at is not None
+    workflow_input = CartRecoveryInput(
+        retailer_id=retailer.id,
+        cart_id=cart.cart_id,
+        cadence=to_workflow_spec(cadence, cadence.version),
+        last_activity_at=cart.last_activity_at,
+        has_contact=contact,
+        cart_value=cart.value,
+    )
+    signal: dict[str, Any] = {}
+    if changes.nudge_reason:
+        signal = {
+            "start_signal": CartRecoveryWorkflow.nudge_trigger.__name__,
+            "start_signal_args": [NudgeTrigger(changes.nudge_reason)],
+        }
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        # Already started and finished: nothing more to do for this cart.
+        await client.start_workflow(
+            CartRecoveryWorkflow.run,
+            workflow_input,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.RETAILER, retailer.id),
+                    SearchAttributePair(sa.STAGE, Stage.ACTIVE),
+                    SearchAttributePair(sa.CART_VALUE, cart.value),
+                ]
+            ),
+            static_summary=(
+                f"Cart {cart.cart_id} of {retailer.name}: {len(cart.items)} items, "
+                f"{cart.currency} {cart.value:.2f}, cadence v{cadence.version}"
+            ),
+            **signal,
+        )
+    cart.workflow_started = True
+    cart.workflow_id = workflow_id
+    cart.cadence_version = cadence.version
+    cart.contact_signalled = contact
+    cart.nudge_signalled = bool(changes.nudge_reason)
+    session.add(cart)
+
+
+async def _signal(call: Awaitable[None]) -> None:
+    """Awaits a signal; a workflow that already finished needs no more news."""
+    try:
+        await call
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+__all__ = ["WorkflowHandle", "apply_pending_changes", "cart_workflow_id"]

@@ -1,0 +1,71 @@
+"""Builds what runs: the database, the channel adapters, the API app and the worker, from one
+``Settings``. The CLI, the tests and the benchmark all assemble Winback through here."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+import winback.composition.tables  # noqa: F401  (every table on the metadata)
+from api.main import create_app
+from winback.composition.worker import build_worker
+from winback.messaging.channels.factory import adapters_from_settings
+from winback.messaging.channels.router import Adapters, RetailerChannelRouter
+from winback.platform.db import SessionFactory, create_tables, make_engine, make_session_factory
+from winback.platform.settings import Settings
+
+
+async def prepare_database(settings: Settings) -> AsyncEngine:
+    """The app database, with its data directory and its schema in place."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    await create_tables(engine)
+    return engine
+
+
+def production_adapters(settings: Settings, sessions: SessionFactory) -> Adapters:
+    """Each retailer's own providers, else the process-wide keys, else the outbox."""
+    return RetailerChannelRouter(sessions, settings, adapters_from_settings(settings))
+
+
+def build_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
+    """The API; given a client (tests, ``winback dev``) it uses it, else it connects on start."""
+    return create_app(settings, temporal=temporal)
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    settings: Settings,
+    sessions: SessionFactory,
+    adapters: Adapters | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> AsyncIterator[Worker]:
+    """A worker polling ``settings.task_queue`` until the block ends."""
+    async with httpx.AsyncClient(timeout=10) as own_http:
+        worker = build_worker(
+            client,
+            settings=settings,
+            sessions=sessions,
+            adapters=adapters if adapters is not None else production_adapters(settings, sessions),
+            http=http or own_http,
+        )
+        async with worker:
+            yield worker
+
+
+__all__ = [
+    "build_app",
+    "make_session_factory",
+    "prepare_database",
+    "production_adapters",
+    "running_worker",
+]

@@ -1,0 +1,54 @@
+"""The Temporal worker: every workflow and activity on one task queue, wired to its dependencies."""
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.carts.store import CartStoreActivities
+from activities.feedback.cases import CaseActivities
+from activities.messaging.sends import MessagingActivities
+from activities.tasks.inbox import TaskInboxActivities
+from winback.messaging.channels.router import Adapters
+from winback.platform.db import SessionFactory
+from winback.platform.settings import Settings
+from workflows.carts.cart_recovery import CartRecoveryWorkflow
+from workflows.feedback.feedback_case import FeedbackCaseWorkflow
+from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
+
+WORKFLOWS = [CartRecoveryWorkflow, FeedbackCaseWorkflow, PromoterThanksWorkflow]
+
+
+def build_worker(
+    client: Client,
+    *,
+    settings: Settings,
+    sessions: SessionFactory,
+    adapters: Adapters,
+    http: httpx.AsyncClient | None = None,
+) -> Worker:
+    """``adapters``: a ``RetailerChannelRouter`` in production (each retailer's own providers),
+    or a plain ``{channel: adapter}`` dict in tests."""
+    store = CartStoreActivities(sessions)
+    messaging = MessagingActivities(sessions, adapters, settings, http)
+    inbox = TaskInboxActivities(sessions, adapters)
+    cases = CaseActivities(sessions, adapters)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            store.refresh_cart,
+            messaging.send_step,
+            messaging.check_step,
+            messaging.record_call,
+            messaging.offer_nudge,
+            inbox.open_task,
+            inbox.close_task,
+            inbox.escalate_task,
+            inbox.remind_task,
+            cases.alert_owner,
+            cases.record_case,
+            cases.send_follow_up_survey,
+            cases.thank_promoter,
+        ],
+    )

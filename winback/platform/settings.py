@@ -1,0 +1,80 @@
+"""One settings class, read from the environment (prefix ``WINBACK_``) and ``.env``.
+
+Defaults run the embedded stack: a local Temporal dev server, SQLite, and the outbox in place
+of SendGrid and Twilio. Secrets come only from the environment and are never logged.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WINBACK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".winback")
+    database_url: str = "sqlite+aiosqlite:///.winback/winback.db"
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "winback"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+
+    admin_token: SecretStr = SecretStr("dev-admin-token")
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="A Fernet key (``Fernet.generate_key()``) that encrypts retailers' provider "
+        "secrets at rest. Unset: a fixed dev key, with a warning.",
+    )
+
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_from_email: str = "winback@example.com"
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None,
+        description="The SendGrid Event Webhook verification key (base64 DER as SendGrid shows "
+        "it, or PEM) for retailers that have not set their own. Unset: their events are refused.",
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_base_url: str | None = Field(
+        default=None, description="Override of Twilio's API host, for tests against a fake."
+    )
+
+    worker_metrics_port: int | None = 9464
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from winback.messaging.sendgrid_keys import normalize_sendgrid_public_key
+
+        return normalize_sendgrid_public_key(value)
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key: 32 url-safe base64-encoded bytes "
+                    "(python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())')"
+                ) from None
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Retailers, the tenants: their records, API keys and their own SendGrid/Twilio settings."""

@@ -1,0 +1,124 @@
+"""Retailers (the tenants) and their API keys."""
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import AnyHttpUrl, field_validator
+from sqlmodel import Field, SQLModel
+
+from winback.platform.columns import utc_column
+
+RETAILER_ID_PATTERN = r"^[a-z0-9][a-z0-9_]{1,39}$"
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like 'Europe/Madrid')"
+        ) from None
+    return value
+
+
+def check_country(value: str) -> str:
+    """An ISO 3166 alpha-2 code that phone numbers are known for, upper-cased."""
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown country {value!r} (use an ISO 3166 alpha-2 code like 'US')")
+    return code
+
+
+class RetailerBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(default="UTC", description="The store's IANA time zone.")
+    country: str = Field(
+        default="US",
+        max_length=2,
+        description="ISO 3166 alpha-2: the region of phone numbers typed without a `+`.",
+    )
+    cart_url_template: str = Field(
+        default="https://shop.example.com/cart/{cart_id}",
+        description="Link back to the cart in messages; `{cart_id}` is replaced.",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Where on-site nudges are pushed, signed with HMAC-SHA256."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return check_country(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            AnyHttpUrl(value)
+        return value
+
+
+class RetailerCreate(RetailerBase):
+    id: str = Field(
+        description="Short lowercase key used in workflow IDs, e.g. `acme`.",
+        schema_extra={"pattern": RETAILER_ID_PATTERN},
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not re.fullmatch(RETAILER_ID_PATTERN, value):
+            raise ValueError("must be 2-40 characters: lowercase letters, digits, underscore")
+        return value
+
+
+class RetailerUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = None
+    country: str | None = None
+    cart_url_template: str | None = None
+    webhook_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str:
+        if value is None:  # only an explicit null gets here: an omitted field is not validated
+            raise ValueError("cannot be null")
+        return check_country(value)
+
+
+class Retailer(RetailerBase, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    webhook_secret: str = Field(max_length=100)
+    created_at: datetime = utc_column(nullable=False, default_now=True)
+
+
+class RetailerPublic(RetailerBase):
+    id: str
+    created_at: datetime
+
+
+class RetailerCreated(RetailerPublic):
+    api_key: str = Field(description="Shown once. Send it as the `X-API-Key` header.")
+    webhook_secret: str = Field(description="Verifies the `X-Winback-Signature` of webhooks.")
+
+
+class ApiKey(SQLModel, table=True):
+    """Only a hash of each key is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    retailer_id: str = Field(foreign_key="retailer.id", index=True)
+    key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = utc_column(nullable=False, default_now=True)

@@ -1,0 +1,1 @@
+"""The cart-recovery workflow and its data types."""

@@ -1,0 +1,474 @@
+"""CartRecoveryWorkflow: one durable workflow per cart, ``cart-<retailer>-<cart>``.
+
+While the shopper is on the site it offers help once (on idle, exit intent or confusion). After
+the configured inactivity it runs the cadence's follow-up steps in order, and it stops at once
+when the shopper buys, opts out, or the cart expires.
+
+Cheap by design: the API stores every cart event in the database and signals only what changes
+the course (a nudge trigger, an order, an opt-out, a contact becoming known). Inactivity is an
+"updatable timer": the workflow sleeps until the abandonment deadline it knows of, then re-reads
+the cart's last activity and sleeps again if the shopper was busy meanwhile. Ten minor edits cost
+the same Temporal actions as one.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from workflows import search_attributes as sa
+from workflows.carts.types import (
+    SEND_ATTEMPTS,
+    CallbackRequested,
+    CartRecoveryInput,
+    CartRecoveryResult,
+    CartSnapshot,
+    CartState,
+    Channel,
+    NudgeTrigger,
+    OfferNudgeInput,
+    OptedOut,
+    OrderPlaced,
+    RecordCallInput,
+    RefreshCartInput,
+    SendStepInput,
+    Stage,
+    StepOutcome,
+    StepRecord,
+    StepSpec,
+)
+from workflows.retries import DATABASE_RETRY
+from workflows.tasks.human_tasks import HumanTaskWorkflow
+from workflows.tasks.types import CallOutcome, TaskKind, TaskSpec
+
+with workflow.unsafe.imports_passed_through():
+    from activities.carts.store import CartStoreActivities
+    from activities.messaging.sends import MessagingActivities
+
+# A send retries through provider hiccups, then the step is recorded as failed.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=SEND_ATTEMPTS,
+    non_retryable_error_types=["TemplateError", "InvalidRecipient", "UnknownCart"],
+)
+# A nudge that cannot be pushed to the retailer's webhook is still there for polling.
+NUDGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["TemplateError", "UnknownCart"],
+)
+
+# Abandonment is judged when the timer fires; activity within this fraction of the inactivity
+# threshold counts as already idle, so a burst of edits right after the start costs no extra
+# timer (the shopper is declared gone at 27 rather than 30 minutes, by default).
+ABANDON_GRACE_FRACTION = 0.1
+CALL_RETRY_AFTER = timedelta(days=1)  # an unanswered call is tried once more, a day later
+DEFAULT_CALL_SLA = timedelta(hours=4)
+DEFAULT_CALLBACK_SLA = timedelta(minutes=15)
+CALLBACK_OUTCOMES = [
+    CallOutcome.REACHED_PURCHASED,
+    CallOutcome.REACHED_NOT_INTERESTED,
+    CallOutcome.VOICEMAIL,
+    CallOutcome.NO_ANSWER,
+    CallOutcome.WRONG_NUMBER,
+]
+
+
+@workflow.defn
+class CartRecoveryWorkflow(HumanTaskWorkflow):
+    @workflow.init
+    def __init__(self, input: CartRecoveryInput) -> None:
+        self._init_tasks()
+        self._input = input
+        self._finished = False
+        self._declined = False
+        self._stage = Stage.ACTIVE
+        self._has_contact = input.has_contact
+        self._nudge_reason: str | None = None
+        self._nudge_offered = False
+        self._order: OrderPlaced | None = None
+        self._opted_out: OptedOut | None = None
+        self._steps: list[StepRecord] = []
+        self._next_step: StepSpec | None = None
+        self._next_at: datetime | None = None
+        self._abandoned_at: datetime | None = None
+        self._last_outcome: str | None = None
+        self._expires_at = workflow.now() + timedelta(seconds=input.cadence.expire_after_seconds)
+        self._nudge_step = next(
+            (s for s in input.cadence.steps if s.channel == Channel.ONSITE), None
+        )
+
+    # --- signals and queries ------------------------------------------------------------------
+
+    @workflow.signal
+    def order_placed(self, order: OrderPlaced) -> None:
+        """The shopper bought: stop at once."""
+        self._order = order
+
+    @workflow.signal
+    def opted_out(self, opt_out: OptedOut) -> None:
+        """The shopper asked not to be contacted: stop at once."""
+        self._opted_out = opt_out
+
+    @workflow.signal
+    def nudge_trigger(self, trigger: NudgeTrigger) -> None:
+        """Idle, exit intent or confusion on the site: offer help once, if still active."""
+        if self._nudge_reason is None:
+            self._nudge_reason = trigger.reason
+
+    @workflow.signal
+    async def callback_requested(self, _: CallbackRequested) -> None:
+        """The shopper asked to be called back from the on-site nudge: an agent task, now."""
+        step = self._nudge_step or StepSpec(index=0, channel=Channel.ONSITE)
+        sla = timedelta(seconds=step.sla_seconds) if step.sla_seconds else DEFAULT_CALLBACK_SLA
+        await self._agent_call(step, TaskKind.CALLBACK, "Call back", sla, attempt=1)
+
+    @workflow.signal
+    def contact_known(self) -> None:
+        """An anonymous cart got an email or phone: follow-up steps can go out."""
+        self._has_contact = True
+
+    @workflow.query
+    def state(self) -> CartState:
+        """Stage, steps done, and the next step with its time."""
+        return CartState(
+            stage=self._stage,
+            cadence_version=self._input.cadence.version,
+            has_contact=self._has_contact,
+            nudge_offered=self._nudge_offered,
+            steps=list(self._steps),
+            next_step=self._next_step.index if self._next_step else None,
+            next_channel=self._next_step.channel if self._next_step else None,
+            next_at=self._next_at,
+            abandoned_at=self._abandoned_at,
+        )
+
+    # --- the journey --------------------------------------------------------------------------
+
+    @property
+    def retailer_id(self) -> str:
+        return self._input.retailer_id
+
+    @workflow.run
+    async def run(self, input: CartRecoveryInput) -> CartRecoveryResult:
+        cadence = input.cadence
+
+        if not await self._wait_for_abandonment(input.last_activity_at):
+            return await self._finish()
+
+        for step in cadence.steps:
+            if step.channel == Channel.ONSITE:
+                continue
+            assert self._abandoned_at is not None
+            due = self._abandoned_at + timedelta(seconds=step.delay_seconds)
+            self._show_next(step, due)
+            if not await self._sleep_until(due, f"step {step.index}: {step.channel}"):
+                return await self._finish()
+            if not self._has_contact:
+                self._show_next(step, None, "waiting for the shopper's contact")
+                if not await self._sleep_until(
+                    self._expires_at, "waiting for a contact", lambda: self._has_contact
+                ):
+                    return await self._finish()
+            done = (
+                await self._run_call_step(step)
+                if step.channel == Channel.AGENT_CALL
+                else await self._run_step(step)
+            )
+            if not done:
+                return await self._finish()
+
+        self._show_next(None, self._expires_at, "cadence done; watching for a purchase")
+        await self._sleep_until(self._expires_at, "until the cart expires")
+        return await self._finish()
+
+    async def _wait_for_abandonment(self, last_activity_at: datetime) -> bool:
+        """Sleeps until the shopper has been idle long enough; False if the journey ended."""
+        abandon_after = timedelta(seconds=self._input.cadence.abandon_after_seconds)
+        grace = abandon_after * ABANDON_GRACE_FRACTION
+        while True:
+            deadline = min(last_activity_at + abandon_after, self._expires_at)
+            self._show_next(None, deadline, "abandonment check")
+            await self._sleep_through_nudges(deadline)
+            if self._stopped():
+                return False
+            if workflow.now() >= self._expires_at:
+                return False
+            snapshot = await self._refresh(workflow.now() - abandon_after + grace)
+            if self._stopped():
+                return False
+            if snapshot.abandoned_at is not None:
+                self._abandoned_at = snapshot.abandoned_at
+                self._has_contact = self._has_contact or snapshot.has_contact
+                self._set_stage(Stage.ABANDONED)
+                return True
+            last_activity_at = snapshot.last_activity_at
+
+    async def _sleep_through_nudges(self, until: datetime) -> None:
+        """Sleeps until ``until`` on one timer, offering the nudge if it falls due meanwhile."""
+        remaining = until - workflow.now()
+        timer = (
+            asyncio.ensure_future(workflow.sleep(remaining, summary="abandonment check"))
+            if remaining > timedelta(0)
+            else None
+        )
+        try:
+            while True:
+                await workflow.wait_condition(
+                    lambda: timer is None or timer.done() or self._nudge_due() or self._stopped()
+                )
+                if self._nudge_due() and not self._stopped():
+                    await self._offer_nudge()
+                    continue
+                return
+        finally:
+            if timer is not None and not timer.done():
+                timer.cancel()
+
+    async def _run_step(
+        self, step: StepSpec, key_suffix: str = "", check_only: bool = False
+    ) -> bool:
+        """Sends one step (or, ``check_only``, checks its guards), postponing it out of quiet
+        hours. False if the journey ended."""
+        activity: Any = (
+            MessagingActivities.check_step if check_only else MessagingActivities.send_step
+        )
+        while True:
+            try:
+                result = await workflow.execute_activity_method(
+                    activity,
+                    SendStepInput(
+                        workflow_id=workflow.info().workflow_id,
+                        retailer_id=self._input.retailer_id,
+                        cart_id=self._input.cart_id,
+                        step=step,
+                        guards=self._input.cadence.guards,
+                        at=workflow.now(),
+                        key_suffix=key_suffix,
+                    ),
+                    start_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=SEND_RETRY,
+                    summary=f"step {step.index}: {step.channel}{key_suffix}",
+                )
+            except ActivityError as err:
+                self._record(step, StepOutcome.FAILED, _failure_reason(err))
+                self._last_outcome = StepOutcome.FAILED
+                return not self._stopped()
+
+            if result.outcome == StepOutcome.POSTPONED and result.retry_at is not None:
+                if result.retry_at >= self._expires_at:
+                    self._record(step, StepOutcome.SKIPPED, f"{result.reason}; cart expires first")
+                    return True
+                self._show_next(step, result.retry_at, f"postponed: {result.reason}")
+                if not await self._sleep_until(result.retry_at, f"postponed: {result.reason}"):
+                    return False
+                continue
+
+            self._last_outcome = result.outcome
+            if result.outcome != StepOutcome.READY:
+                self._record(step, result.outcome, result.reason, result.message_id)
+            if result.outcome == StepOutcome.STOPPED:
+                # The database saw the purchase or opt-out before its signal reached us.
+                if result.reason == "ordered" and self._order is None:
+                    self._order = OrderPlaced(order_id="")
+                elif self._opted_out is None and self._order is None:
+                    self._opted_out = OptedOut(reason=result.reason or "opted_out")
+                return False
+            if result.outcome == StepOutcome.SENT and self._stage == Stage.ABANDONED:
+                self._set_stage(Stage.CONTACTING)
+            return not self._stopped()
+
+    async def _run_call_step(self, step: StepSpec) -> bool:
+        """An agent calls the shopper; an unanswered call is retried once the next day (in
+        calling hours), then an SMS goes instead if the shopper agreed to texts."""
+        sla = timedelta(seconds=step.sla_seconds) if step.sla_seconds else DEFAULT_CALL_SLA
+        for attempt in (1, 2):
+            if not await self._run_step(step, key_suffix=f"-call-{attempt}", check_only=True):
+                return False
+            if self._last_outcome != StepOutcome.READY:
+                return True  # skipped (no phone, no consent, ...) or failed: recorded
+            outcome = await self._agent_call(step, TaskKind.CALL_SHOPPER, "Call", sla, attempt)
+            if outcome is None:
+                return False  # bought or opted out while the task waited: cancelled
+            if outcome == CallOutcome.REACHED_NOT_INTERESTED:
+                self._declined = True
+                return False
+            if outcome not in CallOutcome.RETRY:
+                return True
+            if attempt == 1:
+                retry_at = workflow.now() + CALL_RETRY_AFTER
+                self._show_next(step, retry_at, "calling again after no answer")
+                if not await self._sleep_until(retry_at, f"step {step.index}: call again"):
+                    return False
+        fallback = StepSpec(index=step.index, channel=Channel.SMS, template="cart_sms")
+        return await self._run_step(fallback, key_suffix="-sms-fallback")
+
+    async def _agent_call(
+        self, step: StepSpec, kind: str, verb: str, sla: timedelta, attempt: int
+    ) -> str | None:
+        """Opens a call task with the cart attached and waits for the agent's outcome."""
+        value = f"{self._input.cart_value:.2f}"
+        spec = TaskSpec(
+            kind=kind,
+            title=f"{verb} the shopper of cart {self._input.cart_id} ({value}), attempt {attempt}",
+            allowed_outcomes=list(CALLBACK_OUTCOMES),
+            sla_seconds=int(sla.total_seconds()),
+            priority=2 if kind == TaskKind.CALLBACK else 1,
+            queue=step.queue,
+            skills=list(step.skills),
+            cart_id=self._input.cart_id,
+            remind_before_seconds=_reminder(step, sla),
+        )
+        self._show_next(step, workflow.now() + sla, f"waiting for an agent: {spec.title}")
+        completion = await self.run_task(
+            spec, stop=lambda: self._stopped() or self._finished, until=self._expires_at
+        )
+        if completion is None:
+            self._record(step, StepOutcome.STOPPED, f"{kind} task cancelled")
+            return None
+        result = await workflow.execute_activity_method(
+            MessagingActivities.record_call,
+            RecordCallInput(
+                workflow_id=workflow.info().workflow_id,
+                retailer_id=self._input.retailer_id,
+                cart_id=self._input.cart_id,
+                task_id=completion.task_id,
+                step_index=step.index if kind == TaskKind.CALL_SHOPPER else None,
+                agent_id=completion.agent_id,
+                outcome=completion.outcome,
+                notes=completion.notes,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DATABASE_RETRY,
+            summary=f"record call: {completion.outcome}",
+        )
+        self._record(step, StepOutcome.SENT, f"{kind}: {completion.outcome}", result.message_id)
+        if self._stage == Stage.ABANDONED:
+            self._set_stage(Stage.CONTACTING)
+        return completion.outcome
+
+    async def _offer_nudge(self) -> None:
+        assert self._nudge_step is not None and self._nudge_reason is not None
+        self._nudge_offered = True
+        try:
+            result = await workflow.execute_activity_method(
+                MessagingActivities.offer_nudge,
+                OfferNudgeInput(
+                    workflow_id=workflow.info().workflow_id,
+                    retailer_id=self._input.retailer_id,
+                    cart_id=self._input.cart_id,
+                    step=self._nudge_step,
+                    reason=self._nudge_reason,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=NUDGE_RETRY,
+                summary=f"on-site nudge ({self._nudge_reason})",
+            )
+            self._record(self._nudge_step, StepOutcome.SENT, self._nudge_reason, result.message_id)
+        except ActivityError as err:
+            self._record(self._nudge_step, StepOutcome.FAILED, _failure_reason(err))
+
+    async def _refresh(self, abandon_if_idle_since: datetime) -> CartSnapshot:
+        snapshot: CartSnapshot = await workflow.execute_activity_method(
+            CartStoreActivities.refresh_cart,
+            RefreshCartInput(
+                retailer_id=self._input.retailer_id,
+                cart_id=self._input.cart_id,
+                abandon_if_idle_since=abandon_if_idle_since,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DATABASE_RETRY,
+            summary="re-read the cart's activity",
+        )
+        if snapshot.status == "ordered" and self._order is None:
+            self._order = OrderPlaced(order_id="")
+        elif snapshot.status == "opted_out" and self._opted_out is None:
+            self._opted_out = OptedOut()
+        return snapshot
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _stopped(self) -> bool:
+        return self._order is not None or self._opted_out is not None
+
+    def _nudge_due(self) -> bool:
+        return (
+            self._nudge_reason is not None
+            and not self._nudge_offered
+            and self._nudge_step is not None
+            and self._stage == Stage.ACTIVE
+        )
+
+    async def _sleep_until(
+        self, when: datetime, summary: str, wake: Callable[[], bool] | None = None
+    ) -> bool:
+        """Sleeps until ``when``, or until a stop (False) or ``wake()`` (True)."""
+
+        def done() -> bool:
+            return self._stopped() or (wake is not None and wake())
+
+        remaining = when - workflow.now()
+        if remaining > timedelta(0) and not done():
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(done, timeout=remaining, timeout_summary=summary)
+        return not self._stopped()
+
+    def _set_stage(self, stage: str) -> None:
+        self._stage = stage
+        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+
+    def _record(
+        self, step: StepSpec, outcome: str, reason: str | None, message_id: int | None = None
+    ) -> None:
+        self._steps.append(
+            StepRecord(step.index, step.channel, outcome, reason, workflow.now(), message_id)
+        )
+
+    def _show_next(self, step: StepSpec | None, at: datetime | None, note: str = "") -> None:
+        """Keeps the query and the Temporal UI's current details in step with the journey."""
+        self._next_step, self._next_at = step, at
+        what = f"step {step.index} ({step.channel})" if step else note
+        when = f" at {at.isoformat(timespec='minutes')}" if at else ""
+        extra = f" — {note}" if step and note else ""
+        done = ", ".join(f"{r.index}:{r.channel}={r.outcome}" for r in self._steps) or "none"
+        workflow.set_current_details(
+            f"**Stage:** {self._stage}  \n**Next:** {what}{when}{extra}  \n**Done:** {done}"
+        )
+
+    async def _finish(self) -> CartRecoveryResult:
+        self._finished = True  # any callback task still open is cancelled
+        if self._order is not None:
+            stage = Stage.RECOVERED if self._abandoned_at is not None else Stage.PURCHASED
+        elif self._opted_out is not None:
+            stage = Stage.OPTED_OUT
+        elif self._declined:
+            stage = Stage.DECLINED
+        else:
+            stage = Stage.EXPIRED
+        self._set_stage(stage)
+        self._show_next(None, None, "finished")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return CartRecoveryResult(stage=stage, steps=list(self._steps))
+
+
+def _reminder(step: StepSpec, sla: timedelta) -> int | None:
+    """Seconds before the due time to remind the task's holder (None: no reminder)."""
+    if step.remind_before_seconds is not None:
+        return step.remind_before_seconds or None
+    return int(sla.total_seconds() // 4) or None
+
+
+def _failure_reason(err: ActivityError) -> str:
+    cause = err.cause
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(err)

@@ -1,0 +1,1 @@
+"""The feedback-case and promoter thank-you workflows and their data types."""

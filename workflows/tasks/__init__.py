@@ -1,0 +1,1 @@
+"""Human tasks that any workflow can wait on, and their data types."""
