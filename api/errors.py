@@ -13,16 +13,17 @@ from temporalio.service import RPCError
 
 from winback.carts.events import EventFieldError, EventIdConflict
 from winback.tasks.commands import TaskNoLongerOpen
+from workflows.errors import ErrorType
 
 # Why a workflow refused an agent's change (the ``type`` of the validator's ApplicationError).
 # A type not listed here is still a refusal of the change as it stands: 409.
-WORKFLOW_REJECTIONS = {
-    "TaskNotFound": status.HTTP_404_NOT_FOUND,
-    "TaskClosed": status.HTTP_409_CONFLICT,
-    "TaskClaimed": status.HTTP_409_CONFLICT,
-    "NotTaskHolder": status.HTTP_403_FORBIDDEN,
-    "InvalidOutcome": status.HTTP_422_UNPROCESSABLE_CONTENT,
-    "InvalidTaskData": status.HTTP_422_UNPROCESSABLE_CONTENT,
+WORKFLOW_REJECTIONS: dict[str, int] = {
+    ErrorType.TASK_NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorType.TASK_CLOSED: status.HTTP_409_CONFLICT,
+    ErrorType.TASK_CLAIMED: status.HTTP_409_CONFLICT,
+    ErrorType.NOT_TASK_HOLDER: status.HTTP_403_FORBIDDEN,
+    ErrorType.INVALID_OUTCOME: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ErrorType.INVALID_TASK_DATA: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 

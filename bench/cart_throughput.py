@@ -51,13 +51,13 @@ with workflow.unsafe.imports_passed_through():
     from winback.composition.stack import build_app, prepare_database, running_worker
     from winback.messaging.channels import ChannelAdapter
     from winback.messaging.channels.outbox import OutboxAdapter
-    from winback.messaging.models import Message, MessageStatus
+    from winback.messaging.models import Message
     from winback.platform.db import SessionFactory, make_session_factory
     from winback.platform.settings import Settings
     from winback.platform.temporal import DATA_CONVERTER
     from workflows import search_attributes
     from workflows.carts.cart_recovery import ABANDON_GRACE_FRACTION, CartRecoveryWorkflow
-    from workflows.carts.types import Stage
+    from workflows.vocabulary import MessageStatus, Stage
 
 T = TypeVar("T")
 ADMIN_TOKEN = "bench-admin-token"

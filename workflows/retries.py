@@ -6,6 +6,7 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 from workflows.carts.types import SEND_ATTEMPTS
+from workflows.errors import ErrorType
 
 # Reading and writing our own database has no side effects: retry for as long as it takes.
 DATABASE_RETRY = RetryPolicy(
@@ -20,5 +21,9 @@ NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=SEND_ATTEMPTS,
-    non_retryable_error_types=["ProviderRejected", "UnknownTask", "UnknownCase"],
+    non_retryable_error_types=[
+        ErrorType.PROVIDER_REJECTED,
+        ErrorType.UNKNOWN_TASK,
+        ErrorType.UNKNOWN_CASE,
+    ],
 )

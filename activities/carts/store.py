@@ -4,9 +4,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from winback.carts.context import load_cart_context
-from winback.carts.models import CartStatus
 from winback.platform.db import SessionFactory, session_scope
 from workflows.carts.types import CartSnapshot, RefreshCartInput
+from workflows.errors import ErrorType
+from workflows.vocabulary import CartStatus
 
 
 class CartStoreActivities:
@@ -21,7 +22,7 @@ class CartStoreActivities:
             if ctx is None:
                 raise ApplicationError(
                     f"cart {input.cart_id} of {input.retailer_id} does not exist",
-                    type="UnknownCart",
+                    type=ErrorType.UNKNOWN_CART,
                     non_retryable=True,
                 )
             cart = ctx.cart

@@ -12,6 +12,7 @@ from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.messaging.channels.router import Adapters
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory, session_scope
+from workflows.errors import ErrorType
 from workflows.feedback.types import AlertOwnerInput, CaseChange, FollowUpSurveyInput, ThanksInput
 
 
@@ -134,5 +135,7 @@ class CaseActivities:
 async def _case(session: AsyncSession, retailer_id: str, case_id: int) -> FeedbackCase:
     case = await session.get(FeedbackCase, case_id)
     if case is None or case.retailer_id != retailer_id:
-        raise ApplicationError(f"no case {case_id}", type="UnknownCase", non_retryable=True)
+        raise ApplicationError(
+            f"no case {case_id}", type=ErrorType.UNKNOWN_CASE, non_retryable=True
+        )
     return case

@@ -10,8 +10,9 @@ from datetime import datetime
 from activities.messaging.sends import deliver, message_by_key
 from winback.messaging.channels import OutgoingMessage
 from winback.messaging.channels.router import Adapters
-from winback.messaging.models import Message, MessageStatus
+from winback.messaging.models import Message
 from winback.platform.db import SessionFactory, session_scope
+from workflows.vocabulary import MessageStatus
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from temporalio.exceptions import ApplicationError
 
 from winback.carts.context import CartContext, load_cart_context
 from winback.carts.discount_models import DiscountCode
-from winback.carts.models import CartStatus
 from winback.customers.models import Customer
 from winback.messaging.channels import (
     OutgoingMessage,
@@ -35,7 +34,7 @@ from winback.messaging.channels import (
 )
 from winback.messaging.channels.router import Adapters, as_router
 from winback.messaging.channels.twilio_channels import voice_gather_url
-from winback.messaging.models import Message, MessageStatus, Suppression
+from winback.messaging.models import Message, Suppression
 from winback.messaging.quiet_hours import parse_clock, quiet_until, recipient_zone
 from winback.messaging.template_models import MessageTemplate
 from winback.messaging.templates import (
@@ -57,15 +56,20 @@ from workflows.carts.types import (
     RecordCallInput,
     SendStepInput,
     SendStepResult,
-    StepOutcome,
     StepSpec,
+)
+from workflows.errors import ErrorType
+from workflows.vocabulary import (
+    PHONE_CHANNELS,
+    PROVIDER_CHANNELS,
+    CartStatus,
+    MessageStatus,
+    StepOutcome,
 )
 
 log = logging.getLogger(__name__)
 
-CALL_CHANNELS = ("sms", "voice", "agent_call")  # the channels quiet hours apply to
-PHONE_CHANNELS = ("sms", "voice", "agent_call")
-TOUCH_CHANNELS = ("email", "sms", "voice", "agent_call")  # what the frequency cap counts
+CALL_CHANNELS = PHONE_CHANNELS  # the channels quiet hours apply to
 REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
 COUNTED_STATUSES = MessageStatus.WENT_OUT
 
@@ -255,14 +259,14 @@ class MessagingActivities:
             response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as err:
             raise ApplicationError(
-                f"webhook {url} unreachable: {err}", type="WebhookFailed"
+                f"webhook {url} unreachable: {err}", type=ErrorType.WEBHOOK_FAILED
             ) from err
         finally:
             if self._http is None:
                 await client.aclose()
         if response.status_code >= 300:
             raise ApplicationError(
-                f"webhook {url} answered {response.status_code}", type="WebhookFailed"
+                f"webhook {url} answered {response.status_code}", type=ErrorType.WEBHOOK_FAILED
             )
 
 
@@ -293,10 +297,12 @@ async def deliver(
             await _mark(
                 sessions, outgoing.message_id, MessageStatus.FAILED, adapter.name, None, reason
             )
-            raise ApplicationError(reason, type="ProviderUnavailable", non_retryable=True) from err
+            raise ApplicationError(
+                reason, type=ErrorType.PROVIDER_UNAVAILABLE, non_retryable=True
+            ) from err
         await _release(sessions, outgoing.message_id)
         raise ApplicationError(
-            f"{adapter.name} unavailable: {err}", type="ProviderUnavailable"
+            f"{adapter.name} unavailable: {err}", type=ErrorType.PROVIDER_UNAVAILABLE
         ) from err
     except PermanentSendError as err:
         await _mark(
@@ -304,7 +310,7 @@ async def deliver(
         )
         raise ApplicationError(
             f"{adapter.name} refused the message: {err}",
-            type="ProviderRejected",
+            type=ErrorType.PROVIDER_REJECTED,
             non_retryable=True,
         ) from err
     await _mark(
@@ -365,7 +371,7 @@ async def _require_cart(session: AsyncSession, retailer_id: str, cart_id: str) -
     if ctx is None:
         raise ApplicationError(
             f"cart {cart_id} of {retailer_id} does not exist",
-            type="UnknownCart",
+            type=ErrorType.UNKNOWN_CART,
             non_retryable=True,
         )
     return ctx
@@ -472,7 +478,7 @@ async def _messages_since(
         .where(
             Message.retailer_id == retailer_id,
             Message.customer_id == customer_id,
-            col(Message.channel).in_(("email", "sms", "voice")),
+            col(Message.channel).in_(PROVIDER_CHANNELS),
             col(Message.status).in_(COUNTED_STATUSES),
             col(Message.created_at) > since,
             col(Message.created_at) <= until,
@@ -542,11 +548,15 @@ async def _render(
     )
     if source is None:
         raise ApplicationError(
-            f"template {step.template!r} does not exist", type="TemplateError", non_retryable=True
+            f"template {step.template!r} does not exist",
+            type=ErrorType.TEMPLATE_ERROR,
+            non_retryable=True,
         )
     try:
         return render(source, _context(ctx, step, discount_code))
     except TemplateError as err:
         raise ApplicationError(
-            f"template {step.template!r} failed: {err}", type="TemplateError", non_retryable=True
+            f"template {step.template!r} failed: {err}",
+            type=ErrorType.TEMPLATE_ERROR,
+            non_retryable=True,
         ) from err

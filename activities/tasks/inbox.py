@@ -20,6 +20,7 @@ from winback.platform.db import SessionFactory, session_scope
 from winback.tasks.agent_models import Agent, Queue
 from winback.tasks.models import HumanTask
 from winback.tasks.routing import choose_queue, skills_for_cart
+from workflows.errors import ErrorType
 from workflows.tasks.types import (
     EscalateTaskInput,
     EscalateTaskResult,
@@ -221,7 +222,9 @@ class TaskInboxActivities:
 async def _task(session: AsyncSession, task_id: str) -> HumanTask:
     task = await session.get(HumanTask, task_id)
     if task is None:
-        raise ApplicationError(f"no task {task_id}", type="UnknownTask", non_retryable=True)
+        raise ApplicationError(
+            f"no task {task_id}", type=ErrorType.UNKNOWN_TASK, non_retryable=True
+        )
     return task
 
 

@@ -13,11 +13,12 @@ from winback.carts.discount_models import DiscountCode
 from winback.carts.events import CartEventIn, record_event
 from winback.messaging.channels import OutgoingMessage, SendReceipt, TransientSendError
 from winback.messaging.channels.outbox import OutboxAdapter
-from winback.messaging.models import Message, MessageStatus
+from winback.messaging.models import Message
 from winback.platform.db import SessionFactory, session_scope
 from winback.platform.settings import Settings
 from winback.retailers.models import Retailer
 from workflows.carts.types import GuardSpec, SendStepInput, StepSpec
+from workflows.vocabulary import MessageStatus
 
 pytestmark = pytest.mark.both_databases
 WORKFLOW_ID = "cart-shop-c1"

@@ -20,6 +20,7 @@ from pydantic import (
 
 from winback.tasks.agent_models import check_skills
 from workflows.carts.types import CadenceSpec, GuardSpec, StepSpec
+from workflows.vocabulary import Channel
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _COMPACT = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -68,7 +69,7 @@ Duration = Annotated[
     Field(json_schema_extra={"type": "string", "examples": ["30m", "1h", "3d"]}),
 ]
 
-ChannelName = Literal["onsite", "email", "sms", "voice", "agent_call"]
+ChannelName = Channel
 DEFAULT_TEMPLATES: dict[str, str] = {
     "onsite": "onsite_help",
     "email": "cart_reminder",
@@ -241,20 +242,22 @@ def default_cadence() -> CadenceIn:
     it at +1d; a last email at +3d."""
     return CadenceIn(
         steps=[
-            CadenceStepIn(channel="onsite"),
-            CadenceStepIn(channel="email", delay=timedelta(hours=1)),
+            CadenceStepIn(channel=Channel.ONSITE),
+            CadenceStepIn(channel=Channel.EMAIL, delay=timedelta(hours=1)),
             CadenceStepIn(
-                channel="sms",
+                channel=Channel.SMS,
                 delay=timedelta(days=1),
                 conditions=StepConditions(max_cart_value=200),
             ),
             CadenceStepIn(
-                channel="agent_call",
+                channel=Channel.AGENT_CALL,
                 delay=timedelta(days=1),
                 conditions=StepConditions(min_cart_value=200),
                 sla=timedelta(hours=4),
             ),
-            CadenceStepIn(channel="email", delay=timedelta(days=3), template="cart_last_chance"),
+            CadenceStepIn(
+                channel=Channel.EMAIL, delay=timedelta(days=3), template="cart_last_chance"
+            ),
         ]
     )
 

@@ -17,13 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.carts.models import Cart, CartEvent, CartStatus
+from winback.carts.models import Cart, CartEvent
 from winback.customers.consent import set_consent
 from winback.customers.models import Customer
 from winback.customers.phones import normalize_phone
-from winback.messaging.models import Message, MessageStatus, Suppression
+from winback.messaging.models import Message, Suppression
 from winback.platform.clock import as_utc, utcnow
 from winback.retailers.models import Retailer, check_timezone
+from workflows.vocabulary import (
+    PROVIDER_CHANNELS,
+    CartStatus,
+    Channel,
+    MessageStatus,
+    ProviderChannel,
+)
 
 EventType = Literal[
     "item_added",
@@ -126,7 +133,7 @@ class CartEventIn(_Strict):
     consent: ConsentIn | None = None
     order: OrderIn | None = None
     reply: Literal["chat", "callback", "dismiss"] | None = None
-    channels: list[Literal["email", "sms", "voice"]] | None = Field(
+    channels: list[ProviderChannel] | None = Field(
         default=None, description="opt_out: the channels; all of them if unset."
     )
 
@@ -310,7 +317,7 @@ async def upsert_customer(
     customer.updated_at = now
     session.add(customer)
     if consent is not None:
-        for channel in ("email", "sms", "voice"):
+        for channel in PROVIDER_CHANNELS:
             value = getattr(consent, channel)
             if value is not None:
                 await set_consent(session, customer, channel, value, consent_source, now)
@@ -377,10 +384,10 @@ async def _opt_out(
     session: AsyncSession,
     retailer_id: str,
     cart: Cart,
-    channels: list[Literal["email", "sms", "voice"]] | None,
+    channels: list[ProviderChannel] | None,
     at: datetime,
 ) -> None:
-    chosen = channels or ["email", "sms", "voice"]
+    chosen: list[ProviderChannel] = channels or [Channel.EMAIL, Channel.SMS, Channel.VOICE]
     customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
     if customer is not None:
         for channel in chosen:
@@ -393,7 +400,7 @@ async def _opt_out(
                     )
                 )
         session.add(customer)
-    if set(chosen) == {"email", "sms", "voice"} and cart.status != CartStatus.ORDERED:
+    if set(chosen) == set(PROVIDER_CHANNELS) and cart.status != CartStatus.ORDERED:
         cart.status, cart.opted_out_at = CartStatus.OPTED_OUT, at
 
 

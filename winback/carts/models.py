@@ -13,13 +13,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import json_column, utc_column
-
-
-class CartStatus:
-    ACTIVE = "active"
-    ABANDONED = "abandoned"
-    ORDERED = "ordered"
-    OPTED_OUT = "opted_out"
+from workflows.vocabulary import CartStatus
 
 
 class Cart(SQLModel, table=True):

@@ -15,9 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from winback.carts.models import Cart
 from winback.customers.models import Customer
-from winback.messaging.models import Message, MessageStatus
+from winback.messaging.models import Message
+from workflows.vocabulary import PROVIDER_CHANNELS, MessageStatus
 
-FOLLOW_UP_CHANNELS = ("email", "sms", "voice")
+FOLLOW_UP_CHANNELS = PROVIDER_CHANNELS
 DELIVERED = MessageStatus.TOUCHED
 
 

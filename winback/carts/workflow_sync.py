@@ -35,8 +35,8 @@ from workflows.carts.types import (
     NudgeTrigger,
     OptedOut,
     OrderPlaced,
-    Stage,
 )
+from workflows.vocabulary import Stage
 
 
 def cart_workflow_id(retailer_id: str, cart_id: str) -> str:

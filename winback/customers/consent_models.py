@@ -1,14 +1,14 @@
 """Consent history: one row per actual change of a customer's consent on a channel."""
 
 from datetime import datetime
-from typing import Literal
 
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import utc_column
+from workflows.vocabulary import PROVIDER_CHANNELS, ProviderChannel
 
-ConsentChannel = Literal["email", "sms", "voice"]
-CONSENT_CHANNELS: tuple[ConsentChannel, ...] = ("email", "sms", "voice")
+ConsentChannel = ProviderChannel
+CONSENT_CHANNELS = PROVIDER_CHANNELS
 
 
 class ConsentChange(SQLModel, table=True):

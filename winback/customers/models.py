@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import utc_column
+from workflows.vocabulary import PHONE_CHANNELS
 
 
 class Customer(SQLModel, table=True):
@@ -24,7 +25,7 @@ class Customer(SQLModel, table=True):
     def address_for(self, channel: str) -> str | None:
         if channel == "email":
             return self.email
-        return self.phone if channel in ("sms", "voice", "agent_call") else None
+        return self.phone if channel in PHONE_CHANNELS else None
 
     def consents_to(self, channel: str) -> bool:
         """A call by an agent needs the same consent as an automated one."""

@@ -13,15 +13,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from winback.carts.models import Cart, CartStatus
+from winback.carts.models import Cart
 from winback.carts.workflow_sync import apply_pending_changes
 from winback.customers.consent import set_consent
 from winback.customers.models import Customer
 from winback.messaging.models import Suppression
 from winback.platform.clock import utcnow
 from winback.retailers.models import Retailer
+from workflows.vocabulary import PROVIDER_CHANNELS, CartStatus
 
-CHANNELS = ("email", "sms", "voice")
+CHANNELS = PROVIDER_CHANNELS
 OPEN_CART_STATUSES = (CartStatus.ACTIVE, CartStatus.ABANDONED)
 # Suppressions a shopper's own opt-in may lift; a wrong number or a bounce stays suppressed.
 LIFTABLE_REASONS = ("opt_out", "sms_stop", "unsubscribe_link", "unsubscribe", "spam_report")

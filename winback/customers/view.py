@@ -12,13 +12,14 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.carts.models import Cart, CartEvent, CartStatus
+from winback.carts.models import Cart, CartEvent
 from winback.customers.models import Customer
-from winback.feedback.models import CaseStatus, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.messaging.models import Message, Suppression
 from winback.retailers.models import Retailer
 from winback.tasks.commands import task_public
-from winback.tasks.models import HumanTask, TaskPublic, TaskStatus
+from winback.tasks.models import HumanTask, TaskPublic
+from workflows.vocabulary import CartStatus, CaseStatus, TaskStatus
 
 RECENT = timedelta(days=30)  # carts older than this show only while still open
 MAX_CUSTOMERS = 10

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from winback.carts.cadence import Duration, format_duration
 from winback.carts.events import EMAIL_PATTERN
 from winback.customers.phones import normalize_phone
-from winback.feedback.models import AnswerKind
+from workflows.vocabulary import AnswerKind
 
 Scale = Literal["nps", "csat"]
 Severity = Literal["normal", "hot"]

@@ -23,9 +23,10 @@ from winback.carts.events import (
 )
 from winback.feedback.alert_rules import SCALE_RANGE, AlertRulesPublic, classify
 from winback.feedback.alert_rules_store import current_rules
-from winback.feedback.models import AnswerKind, CaseStatus, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.platform.clock import as_utc, utcnow
 from winback.retailers.models import Retailer
+from workflows.vocabulary import AnswerKind, CaseStatus
 
 Channel = Literal["web", "email", "sms", "ivr", "app"]
 

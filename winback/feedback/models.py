@@ -7,17 +7,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import json_column, utc_column
-
-
-class AnswerKind:
-    DETRACTOR = "detractor"  # opens a case (by the retailer's thresholds)
-    PASSIVE = "passive"
-    PROMOTER = "promoter"
-
-
-class CaseStatus:
-    OPEN = "open"
-    CLOSED = "closed"
+from workflows.vocabulary import CaseStatus
 
 
 class FeedbackAnswer(SQLModel, table=True):

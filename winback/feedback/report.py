@@ -28,8 +28,9 @@ from sqlmodel.sql.expression import Select
 
 from winback.feedback.alert_rules import AlertRulesIn
 from winback.feedback.alert_rules_store import current_rules
-from winback.feedback.models import AnswerKind, Escalation, FeedbackAnswer, FeedbackCase
-from winback.tasks.models import HumanTask, TaskStatus
+from winback.feedback.models import Escalation, FeedbackAnswer, FeedbackCase
+from winback.tasks.models import HumanTask
+from workflows.vocabulary import AnswerKind, TaskStatus
 
 DAYS_PER_MONTH = 30
 NPS_PROMOTER_AT_LEAST = 9  # the standard NPS bands, whatever the retailer's case thresholds

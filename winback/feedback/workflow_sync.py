@@ -25,12 +25,12 @@ from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
 from workflows.feedback.types import (
     CaseInput,
     CaseSlaSpec,
-    CaseStage,
     Contact,
     FollowUpAnswer,
     JoinedFeedback,
     ThanksInput,
 )
+from workflows.vocabulary import CaseStage
 
 
 async def apply_answer_effect(

@@ -11,31 +11,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import utc_column
-
-
-class MessageStatus:
-    SENDING = "sending"  # claimed, provider call in flight (or the worker died mid-call)
-    SENT = "sent"  # accepted by the provider, or written to the outbox
-    FAILED = "failed"  # the provider refused it for good
-    PENDING = "pending"  # on-site nudge waiting for the storefront to show it
-    SHOWN = "shown"
-    ACCEPTED = "accepted"
-    DISMISSED = "dismissed"
-    # Reported later by the providers' webhooks:
-    DELIVERED = "delivered"
-    OPENED = "opened"
-    CLICKED = "clicked"
-    READ = "read"
-    BOUNCED = "bounced"
-    DROPPED = "dropped"
-    UNDELIVERED = "undelivered"
-    SPAM_REPORT = "spam_report"
-    UNSUBSCRIBED = "unsubscribed"
-
-    # Reached the shopper (or surely went out): a touch for attribution and the reports.
-    TOUCHED = (SENDING, SENT, DELIVERED, OPENED, CLICKED, READ, SPAM_REPORT, UNSUBSCRIBED)
-    # Left us, whatever became of it: what the frequency cap counts.
-    WENT_OUT = (*TOUCHED, BOUNCED, DROPPED, UNDELIVERED)
+from workflows.vocabulary import MessageStatus
 
 
 class MessageBase(SQLModel):

@@ -15,12 +15,13 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.carts.models import Cart, CartEvent, CartStatus
+from winback.carts.models import Cart, CartEvent
 from winback.customers.models import Customer
 from winback.customers.opt_outs import customers_by_address, resume_contact, stop_contact
-from winback.messaging.models import Message, MessageStatus
+from winback.messaging.models import Message
 from winback.messaging.provider_event_models import ProviderEvent
 from winback.platform.clock import utcnow
+from workflows.vocabulary import CartStatus, MessageStatus
 
 SENDGRID = "sendgrid"
 TWILIO = "twilio"
@@ -37,7 +38,7 @@ UNDELIVERED = MessageStatus.UNDELIVERED
 READ = MessageStatus.READ
 
 # A status only moves to a higher rank, so events arriving out of order cannot undo each other.
-_RANK = {
+_RANK: dict[str, int] = {
     MessageStatus.SENDING: 0,
     MessageStatus.SENT: 0,
     DELIVERED: 1,

@@ -8,8 +8,9 @@ from sqlalchemy import String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import utc_column
+from workflows.vocabulary import Channel
 
-TemplateChannel = Literal["onsite", "email", "sms", "voice"]
+TemplateChannel = Literal[Channel.ONSITE, Channel.EMAIL, Channel.SMS, Channel.VOICE]
 
 
 class MessageTemplateBase(SQLModel):

@@ -14,8 +14,9 @@ import json
 from dataclasses import dataclass
 
 from winback.platform.settings import Settings, get_settings
+from workflows.vocabulary import PROVIDER_CHANNELS
 
-CHANNELS = ("email", "sms", "voice")
+CHANNELS = PROVIDER_CHANNELS
 _CONTEXT = b"winback-unsubscribe-v1"
 
 

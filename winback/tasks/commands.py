@@ -18,9 +18,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from winback.platform.clock import utcnow
-from winback.tasks.models import HumanTask, TaskPublic, TaskStatus
+from winback.tasks.models import HumanTask, TaskPublic
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskClaim, TaskCompletion, TaskReassign, TaskRelease, TaskView
+from workflows.vocabulary import TaskStatus
 
 # How long one call to Temporal may take; past it the caller gets a 503 and can retry (every
 # change is safe to repeat: a second claim by the holder is a no-op, a second completion a 409).

@@ -7,15 +7,7 @@ from typing import Any
 from sqlmodel import Field, SQLModel
 
 from winback.platform.columns import json_column, utc_column
-
-
-class TaskStatus:
-    OPEN = "open"
-    CLAIMED = "claimed"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-    ACTIVE = (OPEN, CLAIMED)
+from workflows.vocabulary import TaskStatus
 
 
 class TaskBase(SQLModel):

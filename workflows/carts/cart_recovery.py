@@ -29,7 +29,6 @@ from workflows.carts.types import (
     CartRecoveryResult,
     CartSnapshot,
     CartState,
-    Channel,
     NudgeTrigger,
     OfferNudgeInput,
     OptedOut,
@@ -37,14 +36,14 @@ from workflows.carts.types import (
     RecordCallInput,
     RefreshCartInput,
     SendStepInput,
-    Stage,
-    StepOutcome,
     StepRecord,
     StepSpec,
 )
+from workflows.errors import ErrorType
 from workflows.retries import DATABASE_RETRY
 from workflows.tasks.human_tasks import HumanTaskWorkflow
-from workflows.tasks.types import CallOutcome, TaskKind, TaskSpec
+from workflows.tasks.types import TaskSpec
+from workflows.vocabulary import CallOutcome, Channel, Stage, StepOutcome, TaskKind
 
 with workflow.unsafe.imports_passed_through():
     from activities.carts.store import CartStoreActivities
@@ -56,14 +55,14 @@ SEND_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=SEND_ATTEMPTS,
-    non_retryable_error_types=["TemplateError", "InvalidRecipient", "UnknownCart"],
+    non_retryable_error_types=[ErrorType.TEMPLATE_ERROR, ErrorType.UNKNOWN_CART],
 )
 # A nudge that cannot be pushed to the retailer's webhook is still there for polling.
 NUDGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
-    non_retryable_error_types=["TemplateError", "UnknownCart"],
+    non_retryable_error_types=[ErrorType.TEMPLATE_ERROR, ErrorType.UNKNOWN_CART],
 )
 
 # Abandonment is judged when the timer fires; activity within this fraction of the inactivity
@@ -90,7 +89,7 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         self._input = input
         self._finished = False
         self._declined = False
-        self._stage = Stage.ACTIVE
+        self._stage: str = Stage.ACTIVE
         self._has_contact = input.has_contact
         self._nudge_reason: str | None = None
         self._nudge_offered = False

@@ -10,36 +10,6 @@ from datetime import datetime
 SEND_ATTEMPTS = 8  # a send retries through this many provider outages, then it is failed
 
 
-class Channel:
-    ONSITE = "onsite"
-    EMAIL = "email"
-    SMS = "sms"
-    VOICE = "voice"
-    AGENT_CALL = "agent_call"
-
-
-class Stage:
-    ACTIVE = "active"  # shopper still on the site
-    ABANDONED = "abandoned"  # inactive past the threshold, follow-ups not sent yet
-    CONTACTING = "contacting"  # at least one follow-up sent
-    PURCHASED = "purchased"  # bought before abandonment
-    RECOVERED = "recovered"  # bought after abandonment
-    OPTED_OUT = "opted_out"
-    DECLINED = "declined"  # told an agent they are not interested
-    EXPIRED = "expired"
-
-    FINAL = frozenset({PURCHASED, RECOVERED, OPTED_OUT, DECLINED, EXPIRED})
-
-
-class StepOutcome:
-    SENT = "sent"
-    SKIPPED = "skipped"  # a condition, consent, suppression or the frequency cap said no
-    POSTPONED = "postponed"  # quiet hours: try again at ``retry_at``
-    STOPPED = "stopped"  # the cart was bought or opted out meanwhile
-    FAILED = "failed"  # the provider refused it for good
-    READY = "ready"  # guards passed; for steps a person carries out (agent calls)
-
-
 @dataclass
 class StepSpec:
     index: int

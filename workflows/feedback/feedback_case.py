@@ -14,17 +14,14 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
+from workflows.errors import ErrorType
 from workflows.feedback.types import (
     AlertOwnerInput,
     CaseChange,
     CaseInput,
     CaseResult,
     CaseSlaSpec,
-    CaseStage,
     CaseState,
-    CaseTaskKind,
-    CloseReason,
-    ContactOutcome,
     FollowUpAnswer,
     FollowUpSurveyInput,
     JoinedFeedback,
@@ -32,6 +29,7 @@ from workflows.feedback.types import (
 from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskCompletion, TaskSpec
+from workflows.vocabulary import CaseStage, CaseTaskKind, CloseReason, ContactOutcome
 
 with workflow.unsafe.imports_passed_through():
     from activities.feedback.cases import CaseActivities
@@ -262,7 +260,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
 
 
 def _invalid(message: str) -> ApplicationError:
-    return ApplicationError(message, type="InvalidTaskData", non_retryable=True)
+    return ApplicationError(message, type=ErrorType.INVALID_TASK_DATA, non_retryable=True)
 
 
 def _require_choice(data: dict[str, Any], key: str, allowed: list[str]) -> None:

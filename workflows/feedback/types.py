@@ -5,35 +5,6 @@ from datetime import datetime
 from typing import Any
 
 
-class CaseStage:
-    ALERTING = "alerting"
-    CONTACTING = "contacting"
-    ROOT_CAUSE = "root_cause"
-    RESOLUTION = "resolution"
-    FOLLOW_UP = "follow_up"
-    CLOSED = "closed"
-
-
-class CaseTaskKind:
-    CONTACT = "contact_customer"
-    ROOT_CAUSE = "root_cause"
-    RESOLUTION = "resolution"
-
-
-class ContactOutcome:
-    REACHED = "reached"
-    NOT_REACHED = "not_reached"
-    REFUSED = "refused"
-
-    ALL = (REACHED, NOT_REACHED, REFUSED)
-
-
-class CloseReason:
-    RESOLVED = "resolved"
-    REFUSED = "refused"  # the customer did not want to talk: closed as not contacted
-    NOT_REACHED = "not_reached"  # every contact attempt went unanswered
-
-
 @dataclass
 class Contact:
     name: str

@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
+from workflows.errors import ErrorType
 from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
 from workflows.tasks.types import (
     EscalateTaskInput,
@@ -31,16 +32,10 @@ from workflows.tasks.types import (
     TaskSpec,
     TaskView,
 )
+from workflows.vocabulary import TaskStatus
 
 with workflow.unsafe.imports_passed_through():
     from activities.tasks.inbox import TaskInboxActivities
-
-
-class TaskStatus:
-    OPEN = "open"
-    CLAIMED = "claimed"
-    DONE = "done"
-    CANCELLED = "cancelled"
 
 
 @dataclass
@@ -75,7 +70,7 @@ class HumanTaskWorkflow:
         task = self._active_task(claim.task_id)
         holder = task.view.claimed_by
         if holder is not None and holder != claim.agent_id:
-            raise _reject(f"task {claim.task_id} is held by {holder}", "TaskClaimed")
+            raise _reject(f"task {claim.task_id} is held by {holder}", ErrorType.TASK_CLAIMED)
 
     @workflow.update
     def release_task(self, release: TaskRelease) -> TaskView:
@@ -113,7 +108,8 @@ class HumanTaskWorkflow:
         if completion.outcome not in task.spec.allowed_outcomes:
             allowed = ", ".join(task.spec.allowed_outcomes)
             raise _reject(
-                f"outcome {completion.outcome!r} is not one of: {allowed}", "InvalidOutcome"
+                f"outcome {completion.outcome!r} is not one of: {allowed}",
+                ErrorType.INVALID_OUTCOME,
             )
         self.validate_task_data(task.spec, completion)
 
@@ -252,16 +248,18 @@ class HumanTaskWorkflow:
     def _active_task(self, task_id: str) -> _Task:
         task = self._tasks.get(task_id)
         if task is None:
-            raise _reject(f"no task {task_id} in this workflow", "TaskNotFound")
+            raise _reject(f"no task {task_id} in this workflow", ErrorType.TASK_NOT_FOUND)
         if task.view.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
-            raise _reject(f"task {task_id} is already {task.view.status}", "TaskClosed")
+            raise _reject(f"task {task_id} is already {task.view.status}", ErrorType.TASK_CLOSED)
         return task
 
     def _held_task(self, task_id: str, agent_id: str) -> _Task:
         task = self._active_task(task_id)
         if task.view.claimed_by != agent_id:
             holder = task.view.claimed_by or "nobody (claim it first)"
-            raise _reject(f"task {task_id} is held by {holder}, not {agent_id}", "NotTaskHolder")
+            raise _reject(
+                f"task {task_id} is held by {holder}, not {agent_id}", ErrorType.NOT_TASK_HOLDER
+            )
         return task
 
     def _change(self, task: _Task, **fields: object) -> None:

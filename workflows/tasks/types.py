@@ -8,22 +8,6 @@ from datetime import datetime
 from typing import Any
 
 
-class TaskKind:
-    CALL_SHOPPER = "call_shopper"
-    CALLBACK = "callback"
-
-
-class CallOutcome:
-    REACHED_PURCHASED = "reached_purchased"
-    REACHED_NOT_INTERESTED = "reached_not_interested"
-    VOICEMAIL = "voicemail"
-    NO_ANSWER = "no_answer"
-    WRONG_NUMBER = "wrong_number"
-
-    ALL = (REACHED_PURCHASED, REACHED_NOT_INTERESTED, VOICEMAIL, NO_ANSWER, WRONG_NUMBER)
-    RETRY = (VOICEMAIL, NO_ANSWER)
-
-
 @dataclass
 class TaskSpec:
     """A step that waits for a person."""

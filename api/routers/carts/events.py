@@ -14,9 +14,10 @@ from winback.carts.events import CART_ID_PATTERN, CartEventIn, record_event
 from winback.carts.models import Cart
 from winback.carts.workflow_sync import apply_pending_changes, cart_workflow_id
 from winback.customers.models import Customer
-from winback.messaging.models import Message, MessagePublic, MessageStatus
+from winback.messaging.models import Message, MessagePublic
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.carts.types import CartState
+from workflows.vocabulary import MessageStatus
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
 CartId = Annotated[str, Path(pattern=CART_ID_PATTERN, description="The storefront's cart id.")]

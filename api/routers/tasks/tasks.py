@@ -19,7 +19,8 @@ from api.deps import AgentDep, SessionDep, TemporalClientDep
 from winback.platform.clock import utcnow
 from winback.tasks import commands as task_commands
 from winback.tasks.agent_models import SKILL_PATTERN, Agent, Queue
-from winback.tasks.models import HumanTask, TaskPublic, TaskStatus
+from winback.tasks.models import HumanTask, TaskPublic
+from workflows.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 TaskId = Annotated[
