@@ -11,7 +11,8 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from winback.carts.events import EventFieldError, EventIdConflict
+from winback.carts.events import EventIdConflict
+from winback.platform.errors import InputFieldError
 from winback.tasks.commands import TaskNoLongerOpen
 from workflows.errors import ErrorType
 
@@ -47,8 +48,8 @@ def install_error_handlers(app: FastAPI) -> None:
             content={"detail": summary, "errors": errors},
         )
 
-    @app.exception_handler(EventFieldError)
-    async def _event_field(_: Request, exc: EventFieldError) -> JSONResponse:
+    @app.exception_handler(InputFieldError)
+    async def _event_field(_: Request, exc: InputFieldError) -> JSONResponse:
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={

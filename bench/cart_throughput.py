@@ -47,12 +47,12 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
-    from winback.carts.cadence import parse_duration
     from winback.composition.stack import build_app, prepare_database, running_worker
     from winback.messaging.channels import ChannelAdapter
     from winback.messaging.channels.outbox import OutboxAdapter
     from winback.messaging.models import Message
     from winback.platform.db import SessionFactory, make_session_factory
+    from winback.platform.durations import parse_duration
     from winback.platform.settings import Settings
     from winback.platform.temporal import DATA_CONVERTER
     from workflows import search_attributes

@@ -63,7 +63,7 @@ async def test_changes_are_recorded_once_with_their_source(stack: Stack) -> None
 
 
 async def test_feedback_consent_is_recorded_as_feedback(stack: Stack) -> None:
-    from winback.carts.events import ConsentIn, CustomerIn, upsert_customer
+    from winback.customers.identity import ConsentIn, CustomerIn, upsert_customer
 
     acme = await stack.retailer("Acme")
     async with stack.sessions() as session:

@@ -1,5 +1,8 @@
 """The Temporal worker: every workflow and activity on one task queue, wired to its dependencies."""
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -28,27 +31,41 @@ def build_worker(
 ) -> Worker:
     """``adapters``: a ``RetailerChannelRouter`` in production (each retailer's own providers),
     or a plain ``{channel: adapter}`` dict in tests."""
-    store = CartStoreActivities(sessions)
-    messaging = MessagingActivities(sessions, adapters, settings, http)
-    inbox = TaskInboxActivities(sessions, adapters)
-    cases = CaseActivities(sessions, adapters)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[
-            store.refresh_cart,
-            messaging.send_step,
-            messaging.check_step,
-            messaging.record_call,
-            messaging.offer_nudge,
-            inbox.open_task,
-            inbox.close_task,
-            inbox.escalate_task,
-            inbox.remind_task,
-            cases.alert_owner,
-            cases.record_case,
-            cases.send_follow_up_survey,
-            cases.thank_promoter,
-        ],
+        activities=activity_implementations(
+            settings=settings, sessions=sessions, adapters=adapters, http=http
+        ),
     )
+
+
+def activity_implementations(
+    *,
+    settings: Settings,
+    sessions: SessionFactory,
+    adapters: Adapters,
+    http: httpx.AsyncClient | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity the workflows call (``workflows/*/activities.py`` declares them), bound
+    to its dependencies."""
+    store = CartStoreActivities(sessions)
+    messaging = MessagingActivities(sessions, adapters, settings, http)
+    inbox = TaskInboxActivities(sessions, adapters)
+    cases = CaseActivities(sessions, adapters)
+    return [
+        store.refresh_cart,
+        messaging.send_step,
+        messaging.check_step,
+        messaging.record_call,
+        messaging.offer_nudge,
+        inbox.open_task,
+        inbox.close_task,
+        inbox.escalate_task,
+        inbox.remind_task,
+        cases.alert_owner,
+        cases.record_case,
+        cases.send_follow_up_survey,
+        cases.thank_promoter,
+    ]

@@ -11,9 +11,9 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from winback.carts.cadence import Duration, format_duration
-from winback.carts.events import EMAIL_PATTERN
+from winback.customers.identity import EMAIL_PATTERN
 from winback.customers.phones import normalize_phone
+from winback.platform.durations import Duration, format_duration
 from workflows.vocabulary import AnswerKind
 
 Scale = Literal["nps", "csat"]

@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.carts.events import (
+from winback.customers.identity import (
     ConsentIn,
     CustomerIn,
-    EventFieldError,
     normalize_national_phone,
     upsert_customer,
 )
@@ -25,6 +24,7 @@ from winback.feedback.alert_rules import SCALE_RANGE, AlertRulesPublic, classify
 from winback.feedback.alert_rules_store import current_rules
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.platform.clock import as_utc, utcnow
+from winback.platform.errors import InputFieldError
 from winback.retailers.models import Retailer
 from workflows.vocabulary import AnswerKind, CaseStatus
 
@@ -127,13 +127,13 @@ async def record_answer(
     if unit is None:
         known = ", ".join(bu.id for bu in rules.business_units)
         what = repr(answer.business_unit) if answer.business_unit else "none (and no default)"
-        raise EventFieldError("business_unit", f"unknown business unit {what}; known: {known}")
+        raise InputFieldError("business_unit", f"unknown business unit {what}; known: {known}")
 
     follow_up_case = None
     if answer.follow_up_of is not None:
         follow_up_case = await session.get(FeedbackCase, answer.follow_up_of)
         if follow_up_case is None or follow_up_case.retailer_id != retailer.id:
-            raise EventFieldError("follow_up_of", f"no case {answer.follow_up_of}")
+            raise InputFieldError("follow_up_of", f"no case {answer.follow_up_of}")
     normalize_national_phone(answer.customer, retailer.country)
     customer = None
     if answer.customer is not None:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     def _sendgrid_key(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        from winback.messaging.sendgrid_keys import normalize_sendgrid_public_key
+        from winback.platform.sendgrid_keys import normalize_sendgrid_public_key
 
         return normalize_sendgrid_public_key(value)
 

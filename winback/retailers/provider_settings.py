@@ -8,8 +8,8 @@ from pydantic import ConfigDict, field_validator
 from sqlmodel import Field, SQLModel
 
 from winback.customers.phones import normalize_phone
-from winback.messaging.sendgrid_keys import normalize_sendgrid_public_key
 from winback.platform.columns import json_column, utc_column
+from winback.platform.sendgrid_keys import normalize_sendgrid_public_key
 
 ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 API_KEY_SID = re.compile(r"^SK[0-9a-fA-F]{32}$")

@@ -22,6 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from workflows import search_attributes as sa
+from workflows.carts import activities as cart_activities
 from workflows.carts.types import (
     SEND_ATTEMPTS,
     CallbackRequested,
@@ -44,10 +45,6 @@ from workflows.retries import DATABASE_RETRY
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskSpec
 from workflows.vocabulary import CallOutcome, Channel, Stage, StepOutcome, TaskKind
-
-with workflow.unsafe.imports_passed_through():
-    from activities.carts.store import CartStoreActivities
-    from activities.messaging.sends import MessagingActivities
 
 # A send retries through provider hiccups, then the step is recorded as failed.
 SEND_RETRY = RetryPolicy(
@@ -237,12 +234,10 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
     ) -> bool:
         """Sends one step (or, ``check_only``, checks its guards), postponing it out of quiet
         hours. False if the journey ended."""
-        activity: Any = (
-            MessagingActivities.check_step if check_only else MessagingActivities.send_step
-        )
+        activity: Any = cart_activities.check_step if check_only else cart_activities.send_step
         while True:
             try:
-                result = await workflow.execute_activity_method(
+                result = await workflow.execute_activity(
                     activity,
                     SendStepInput(
                         workflow_id=workflow.info().workflow_id,
@@ -333,8 +328,8 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         if completion is None:
             self._record(step, StepOutcome.STOPPED, f"{kind} task cancelled")
             return None
-        result = await workflow.execute_activity_method(
-            MessagingActivities.record_call,
+        result = await workflow.execute_activity(
+            cart_activities.record_call,
             RecordCallInput(
                 workflow_id=workflow.info().workflow_id,
                 retailer_id=self._input.retailer_id,
@@ -359,8 +354,8 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         assert self._nudge_step is not None and self._nudge_reason is not None
         self._nudge_offered = True
         try:
-            result = await workflow.execute_activity_method(
-                MessagingActivities.offer_nudge,
+            result = await workflow.execute_activity(
+                cart_activities.offer_nudge,
                 OfferNudgeInput(
                     workflow_id=workflow.info().workflow_id,
                     retailer_id=self._input.retailer_id,
@@ -378,8 +373,8 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
             self._record(self._nudge_step, StepOutcome.FAILED, _failure_reason(err))
 
     async def _refresh(self, abandon_if_idle_since: datetime) -> CartSnapshot:
-        snapshot: CartSnapshot = await workflow.execute_activity_method(
-            CartStoreActivities.refresh_cart,
+        snapshot: CartSnapshot = await workflow.execute_activity(
+            cart_activities.refresh_cart,
             RefreshCartInput(
                 retailer_id=self._input.retailer_id,
                 cart_id=self._input.cart_id,

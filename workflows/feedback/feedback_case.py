@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
 from workflows.errors import ErrorType
+from workflows.feedback import activities as case_activities
 from workflows.feedback.types import (
     AlertOwnerInput,
     CaseChange,
@@ -30,9 +31,6 @@ from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskCompletion, TaskSpec
 from workflows.vocabulary import CaseStage, CaseTaskKind, CloseReason, ContactOutcome
-
-with workflow.unsafe.imports_passed_through():
-    from activities.feedback.cases import CaseActivities
 
 
 @workflow.defn
@@ -86,8 +84,8 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
         answer = f"{input.scale.upper()} {input.score}" + (
             f': "{input.comment}"' if input.comment else ""
         )
-        await workflow.execute_activity_method(
-            CaseActivities.alert_owner,
+        await workflow.execute_activity(
+            case_activities.alert_owner,
             AlertOwnerInput(
                 retailer_id=input.retailer_id,
                 case_id=input.case_id,
@@ -185,8 +183,8 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
         """Asks the customer again after ``delay`` and links their answer to the case."""
         self._state.stage = CaseStage.FOLLOW_UP
         await workflow.sleep(timedelta(seconds=delay), summary="until the follow-up survey")
-        await workflow.execute_activity_method(
-            CaseActivities.send_follow_up_survey,
+        await workflow.execute_activity(
+            case_activities.send_follow_up_survey,
             FollowUpSurveyInput(
                 retailer_id=self._input.retailer_id,
                 case_id=self._input.case_id,
@@ -245,8 +243,8 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
 
     async def _record(self, fields: dict[str, Any]) -> None:
         fields = {"stage": self._state.stage, "severity": self._state.severity, **fields}
-        await workflow.execute_activity_method(
-            CaseActivities.record_case,
+        await workflow.execute_activity(
+            case_activities.record_case,
             CaseChange(
                 retailer_id=self._input.retailer_id,
                 case_id=self._input.case_id,

@@ -10,10 +10,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from workflows.carts.types import SEND_ATTEMPTS
+from workflows.feedback import activities as case_activities
 from workflows.feedback.types import ThanksInput
-
-with workflow.unsafe.imports_passed_through():
-    from activities.feedback.cases import CaseActivities
 
 
 @workflow.defn
@@ -21,8 +19,8 @@ class PromoterThanksWorkflow:
     @workflow.run
     async def run(self, input: ThanksInput) -> str | None:
         input.at = workflow.now()
-        channel: str | None = await workflow.execute_activity_method(
-            CaseActivities.thank_promoter,
+        channel: str | None = await workflow.execute_activity(
+            case_activities.thank_promoter,
             input,
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from workflows import search_attributes as sa
 from workflows.errors import ErrorType
 from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
+from workflows.tasks import activities as task_activities
 from workflows.tasks.types import (
     EscalateTaskInput,
     OpenTaskInput,
@@ -33,9 +34,6 @@ from workflows.tasks.types import (
     TaskView,
 )
 from workflows.vocabulary import TaskStatus
-
-with workflow.unsafe.imports_passed_through():
-    from activities.tasks.inbox import TaskInboxActivities
 
 
 @dataclass
@@ -133,8 +131,8 @@ class HumanTaskWorkflow:
         task_id = f"{workflow_id}/task-{self._task_count}"
         sla = timedelta(seconds=spec.sla_seconds)
         due_at = workflow.now() + sla
-        opened = await workflow.execute_activity_method(
-            TaskInboxActivities.open_task,
+        opened = await workflow.execute_activity(
+            task_activities.open_task,
             OpenTaskInput(
                 task_id=task_id,
                 workflow_id=workflow_id,
@@ -187,8 +185,8 @@ class HumanTaskWorkflow:
 
         if task.completion is None:
             self._change(task, status=TaskStatus.CANCELLED)
-        await workflow.execute_activity_method(
-            TaskInboxActivities.close_task,
+        await workflow.execute_activity(
+            task_activities.close_task,
             TaskChange(
                 task_id=task_id,
                 status=task.view.status,
@@ -206,8 +204,8 @@ class HumanTaskWorkflow:
         return task.completion
 
     async def _remind(self, task: _Task) -> None:
-        await workflow.execute_activity_method(
-            TaskInboxActivities.remind_task,
+        await workflow.execute_activity(
+            task_activities.remind_task,
             RemindTaskInput(
                 task_id=task.view.task_id, retailer_id=self.retailer_id, at=workflow.now()
             ),
@@ -219,8 +217,8 @@ class HumanTaskWorkflow:
     async def _escalate(self, task: _Task, sla: timedelta) -> None:
         level = task.view.escalation_level + 1
         next_due = workflow.now() + sla
-        result = await workflow.execute_activity_method(
-            TaskInboxActivities.escalate_task,
+        result = await workflow.execute_activity(
+            task_activities.escalate_task,
             EscalateTaskInput(
                 task_id=task.view.task_id,
                 retailer_id=self.retailer_id,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import CallerRetailerDep, SessionDep
-from winback.carts.events import EMAIL_PATTERN
+from winback.customers.identity import EMAIL_PATTERN
 from winback.customers.phones import normalize_phone
 from winback.customers.view import CustomerLookup, customer_view, find_customers
 from winback.platform.clock import utcnow

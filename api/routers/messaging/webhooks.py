@@ -36,8 +36,8 @@ from winback.messaging.provider_events import (
     apply_twilio_voice_gather,
     apply_twilio_voice_status,
 )
-from winback.messaging.sendgrid_keys import load_sendgrid_public_key
 from winback.platform.crypto import decrypt
+from winback.platform.sendgrid_keys import load_sendgrid_public_key
 from winback.platform.settings import Settings
 from winback.retailers.models import Retailer
 from winback.retailers.provider_settings import ProviderSettings
