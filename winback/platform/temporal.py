@@ -1,5 +1,7 @@
 """Connecting to Temporal, and registering the search attributes our workflows upsert."""
 
+import asyncio
+import contextlib
 import logging
 from functools import lru_cache
 
@@ -79,4 +81,56 @@ async def connect(address: str, namespace: str, metrics_port: int | None = None)
     )
 
 
-__all__ = ["SearchAttributeKey", "connect", "register_search_attributes", "search_attribute_flags"]
+async def connect_when_up(
+    address: str,
+    namespace: str,
+    metrics_port: int | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    patience: float | None = None,
+    first_delay: float = 0.5,
+    max_delay: float = 15.0,
+) -> Client | None:
+    """Connects, waiting for Temporal as long as it takes (or ``patience`` seconds).
+
+    An operator may start the API and the workers before Temporal, or Temporal may restart:
+    the process says what it waits for and retries with backoff instead of exiting. Returns
+    None when ``stop`` is set while waiting; raises the last error once ``patience`` runs out.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = None if patience is None else loop.time() + patience
+    delay = first_delay
+    while True:
+        try:
+            client = await connect(address, namespace, metrics_port)
+        except RuntimeError as err:  # the SDK's "Failed client connect: ..."
+            if deadline is not None and loop.time() + delay > deadline:
+                raise
+            log.warning(
+                "waiting for Temporal at %s (namespace %r): %s; retrying in %.1f s",
+                address,
+                namespace,
+                err,
+                delay,
+            )
+        else:
+            if delay > first_delay:
+                log.info("connected to Temporal at %s (namespace %r)", address, namespace)
+            return client
+        if stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                return None
+        delay = min(delay * 2, max_delay)
+
+
+__all__ = [
+    "SearchAttributeKey",
+    "connect",
+    "connect_when_up",
+    "register_search_attributes",
+    "search_attribute_flags",
+]
