@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from winback.carts.events import EventFieldError, EventIdConflict
-from winback.tasks.commands import TaskNoLongerOpen
+from winback.tasks.commands import TaskNoLongerOpen, UpdateUnconfirmed
 
 # Why a workflow refused an agent's change (the ``type`` of the validator's ApplicationError).
 # A type not listed here is still a refusal of the change as it stands: 409.
@@ -97,6 +97,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "task is no longer open", "reason": "WorkflowClosed"},
+        )
+
+    @app.exception_handler(UpdateUnconfirmed)
+    async def _update_unconfirmed(_: Request, exc: UpdateUnconfirmed) -> JSONResponse:
+        # Say "retry" only where a retry cannot do harm: a repeated claim or completion answers
+        # with the applied result; a repeated release would be refused once it was applied.
+        advice = (
+            "retrying is safe: if it was applied, the retry answers with the result"
+            if exc.safe_to_retry
+            else f"read GET /v1/tasks/{exc.task_id} before retrying: it may have been applied"
+        )
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={
+                "detail": f"the workflow did not confirm the change in time; {advice}",
+                "retry_safe": exc.safe_to_retry,
+            },
+            headers={"Retry-After": "5"} if exc.safe_to_retry else {},
         )
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)

@@ -301,9 +301,7 @@ async def test_find_sent_is_none_when_twilio_has_nothing_of_ours(httpserver: HTT
 
     sms, voice = _adapters(httpserver)
     empty = {"next_page_uri": None, "page": 0, "page_size": 50}
-    httpserver.expect_request(MESSAGES, method="GET").respond_with_json(
-        {**empty, "messages": []}
-    )
+    httpserver.expect_request(MESSAGES, method="GET").respond_with_json({**empty, "messages": []})
     httpserver.expect_request(CALLS, method="GET").respond_with_json({**empty, "calls": []})
     since = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
