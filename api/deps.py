@@ -35,7 +35,11 @@ async def get_session_factory(request: Request) -> SessionFactory:
 async def get_session(
     factory: Annotated[SessionFactory, Depends(get_session_factory)],
 ) -> AsyncIterator[AsyncSession]:
-    """One session per request; committed if the route returns, rolled back if it raises."""
+    """One session per request; committed if the route returns, rolled back if it raises.
+
+    ``scope="function"`` (below) runs the commit when the route returns, before the response
+    is sent: a 2xx means committed, a failed commit is an error response, and the caller's next
+    request reads what this one wrote."""
     async with factory() as session:
         try:
             yield session
@@ -50,7 +54,7 @@ async def get_temporal_client(request: Request) -> Client:
     return client
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from winback.carts.events import EventIdConflict
 from winback.platform.errors import InputFieldError
-from winback.tasks.commands import TaskNoLongerOpen
+from winback.tasks.commands import TaskNoLongerOpen, UpdateUnconfirmed
 from workflows.errors import ErrorType
 
 # Why a workflow refused an agent's change (the ``type`` of the validator's ApplicationError).
@@ -99,6 +99,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "task is no longer open", "reason": "WorkflowClosed"},
+        )
+
+    @app.exception_handler(UpdateUnconfirmed)
+    async def _update_unconfirmed(_: Request, exc: UpdateUnconfirmed) -> JSONResponse:
+        # Say "retry" only where a retry cannot do harm: a repeated claim or completion answers
+        # with the applied result; a repeated release would be refused once it was applied.
+        advice = (
+            "retrying is safe: if it was applied, the retry answers with the result"
+            if exc.safe_to_retry
+            else f"read GET /v1/tasks/{exc.task_id} before retrying: it may have been applied"
+        )
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={
+                "detail": f"the workflow did not confirm the change in time; {advice}",
+                "retry_safe": exc.safe_to_retry,
+            },
+            headers={"Retry-After": "5"} if exc.safe_to_retry else {},
         )
 
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)

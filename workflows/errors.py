@@ -25,6 +25,7 @@ class ErrorType(StrEnum):
     TEMPLATE_ERROR = "TemplateError"
     PROVIDER_REJECTED = "ProviderRejected"  # a 4xx that will never succeed
     PROVIDER_UNAVAILABLE = "ProviderUnavailable"  # retryable, until the last attempt
+    SEND_UNSETTLED = "SendUnsettled"  # retryable: a crashed send not yet known sent or not
     WEBHOOK_FAILED = "WebhookFailed"  # the retailer's nudge webhook answered an error
 
 

@@ -4,6 +4,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from winback.carts.context import load_cart_context
+from winback.carts.transitions import mark_abandoned
 from winback.platform.db import SessionFactory, session_scope
 from workflows.carts.types import CartSnapshot, RefreshCartInput
 from workflows.errors import ErrorType
@@ -26,14 +27,13 @@ class CartStoreActivities:
                     non_retryable=True,
                 )
             cart = ctx.cart
-            assert cart.last_activity_at is not None
-            if (
-                cart.status == CartStatus.ACTIVE
-                and cart.last_activity_at <= input.abandon_if_idle_since
-            ):
-                cart.status = CartStatus.ABANDONED
-                cart.abandoned_at = input.at
-                session.add(cart)
+            assert cart.last_activity_at is not None and cart.id is not None
+            # One conditional UPDATE: an order committed after our read is never overwritten.
+            if cart.status == CartStatus.ACTIVE:
+                await mark_abandoned(
+                    session, cart_pk=cart.id, idle_since=input.abandon_if_idle_since, at=input.at
+                )
+                await session.refresh(cart)  # what the database holds now, whoever wrote it
             has_contact = ctx.customer is not None and bool(
                 ctx.customer.email or ctx.customer.phone
             )

@@ -4,15 +4,20 @@ Every guard is checked here, right before the send, against the database as it i
 cart's status, the step's conditions, the address and consent for the channel, the suppression
 list, quiet hours in the recipient's zone, and the per-customer frequency cap across carts.
 
-Idempotency: a message's ``dedupe_key`` (``<workflow id>/step-<n>``) is claimed with a unique
-row before the provider is called. A retried activity finds the row and does not send again.
-If a worker dies between the claim and the provider's answer, the row stays ``sending`` and the
-step is not retried: at most once, never twice.
+Effectively once: a message's ``dedupe_key`` (``<workflow id>/step-<n>``) is claimed with a
+unique row before the provider is called, and a retried activity that finds the row sent does
+not send again. The outbox writes the row sent in the claim's own transaction. If a worker dies
+between the claim and the provider's answer, the activity's heartbeat stops, Temporal retries it
+within seconds, and the retry settles the row still ``sending`` from the provider's side
+(``winback.messaging.reconcile``): found there, it is marked sent; not there, it is sent again;
+the verdict is recorded on the message's ``resolution``.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 
 import httpx
@@ -26,16 +31,20 @@ from temporalio.exceptions import ApplicationError
 
 from winback.carts.context import CartContext, load_cart_context
 from winback.carts.discount_models import DiscountCode
+from winback.carts.transitions import is_final
 from winback.customers.models import Customer
 from winback.messaging.channels import (
+    ChannelAdapter,
     OutgoingMessage,
     PermanentSendError,
     TransientSendError,
 )
+from winback.messaging.channels.outbox import OutboxAdapter
 from winback.messaging.channels.router import Adapters, as_router
 from winback.messaging.channels.twilio_channels import voice_gather_url
 from winback.messaging.models import Message, Suppression
 from winback.messaging.quiet_hours import parse_clock, quiet_until, recipient_zone
+from winback.messaging.reconcile import retake, settle
 from winback.messaging.template_models import MessageTemplate
 from winback.messaging.templates import (
     DEFAULT_TEMPLATES,
@@ -74,6 +83,31 @@ REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
 COUNTED_STATUSES = MessageStatus.WENT_OUT
 
 
+HEARTBEAT_EVERY = 1.0  # seconds; the workflow's heartbeat timeout is a few of these
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(every: float = HEARTBEAT_EVERY) -> AsyncIterator[None]:
+    """Heartbeats while the body runs, so a killed worker's attempt is timed out (and retried)
+    within the heartbeat timeout instead of the whole start-to-close timeout."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def dedupe_key(workflow_id: str, step_index: int, suffix: str = "") -> str:
     return f"{workflow_id}/step-{step_index}{suffix}"
 
@@ -94,74 +128,168 @@ class MessagingActivities:
     @activity.defn
     async def send_step(self, input: SendStepInput) -> SendStepResult:
         """Checks every guard, then sends the step once through its channel's adapter."""
+        async with heartbeating():
+            return await self._send_step(input)
+
+    async def _send_step(self, input: SendStepInput) -> SendStepResult:
         step = input.step
         key = dedupe_key(input.workflow_id, step.index, input.key_suffix)
         async with session_scope(self._sessions) as session:
             existing = await message_by_key(session, key)
-            if existing is not None:
+            if existing is not None and existing.status != MessageStatus.SENDING:
                 return _result_of_earlier_attempt(existing)
-            ctx = await _require_cart(session, input.retailer_id, input.cart_id)
-            verdict = await _check_guards(session, ctx, step, input)
-            if verdict is not None:
-                return verdict
-            assert ctx.customer is not None and ctx.customer.id is not None
-            address = ctx.customer.address_for(step.channel)
-            assert address is not None
-            code = await _discount_code(session, ctx.retailer.id, step, key)
-            rendered = await _render(session, ctx, step, code)
-            message = Message(
-                retailer_id=ctx.retailer.id,
-                customer_id=ctx.customer.id,
-                workflow_id=input.workflow_id,
-                dedupe_key=key,
-                channel=step.channel,
-                cart_id=ctx.cart.cart_id,
-                step_index=step.index,
-                template=step.template,
-                to_address=address,
-                subject=rendered.subject,
-                body=rendered.body,
-                html=rendered.html,
-                discount_code=code,
-                status=MessageStatus.SENDING,
-                created_at=input.at,
-            )
+            # The cart's row stays locked until the claim commits (PostgreSQL): an order placed
+            # meanwhile waits for it, then the next step's guards see it.
+            ctx = await _require_cart(session, input.retailer_id, input.cart_id, for_update=True)
+            if existing is not None:
+                adapter = await self._adapters.adapter_for(ctx.retailer.id, step.channel)
+                outgoing = self._outgoing(ctx, step, existing)
+                resumed = await self._settle(session, ctx, adapter, existing, outgoing)
+                if resumed is not None:
+                    return resumed
+            else:
+                verdict = await _check_guards(session, ctx, step, input)
+                if verdict is not None:
+                    return verdict
+                # Resolved before the claim: a failure here leaves nothing claimed.
+                adapter = await self._adapters.adapter_for(ctx.retailer.id, step.channel)
+                claimed = await self._claim(session, ctx, step, input, key, adapter)
+                if isinstance(claimed, SendStepResult):
+                    return claimed
+                outgoing = self._outgoing(ctx, step, claimed)
+        # The claim is committed: a crash from here on is settled by the retry (reconcile).
+        return await deliver(self._sessions, self._adapters, outgoing, input.at, adapter=adapter)
+
+    async def _claim(
+        self,
+        session: AsyncSession,
+        ctx: CartContext,
+        step: StepSpec,
+        input: SendStepInput,
+        key: str,
+        adapter: ChannelAdapter,
+    ) -> Message | SendStepResult:
+        """Writes the message row that claims ``key``. For the outbox that row is the
+        delivery, so it is written sent in this same transaction: no window at all."""
+        assert ctx.customer is not None and ctx.customer.id is not None
+        address = ctx.customer.address_for(step.channel)
+        assert address is not None
+        code = await _discount_code(session, ctx.retailer.id, step, key)
+        rendered = await _render(session, ctx, step, code)
+        in_outbox = isinstance(adapter, OutboxAdapter)
+        message = Message(
+            retailer_id=ctx.retailer.id,
+            customer_id=ctx.customer.id,
+            workflow_id=input.workflow_id,
+            dedupe_key=key,
+            channel=step.channel,
+            cart_id=ctx.cart.cart_id,
+            step_index=step.index,
+            template=step.template,
+            to_address=address,
+            subject=rendered.subject,
+            body=rendered.body,
+            html=rendered.html,
+            discount_code=code,
+            status=MessageStatus.SENT if in_outbox else MessageStatus.SENDING,
+            provider=adapter.name if in_outbox else None,
+            created_at=input.at,
+            sent_at=input.at if in_outbox else None,
+            claimed_at=utcnow(),
+        )
+        session.add(message)
+        try:
+            await session.flush()
+        except IntegrityError:
+            # Another attempt claimed the key between our read and our insert.
+            await session.rollback()
+            winner = await message_by_key(session, key)
+            assert winner is not None
+            return _result_of_earlier_attempt(winner)
+        if in_outbox:
+            message.provider_message_id = f"outbox-{message.id}"
             session.add(message)
-            try:
-                await session.flush()
-            except IntegrityError:
-                # Another attempt claimed the key between our read and our insert.
-                await session.rollback()
-                winner = await message_by_key(session, key)
-                assert winner is not None
-                return _result_of_earlier_attempt(winner)
-            assert message.id is not None
-            outgoing = OutgoingMessage(
-                message_id=message.id,
-                retailer_id=ctx.retailer.id,
-                channel=step.channel,
-                to=address,
-                body=rendered.body,
-                subject=rendered.subject,
-                html=rendered.html,
-                categories=["winback", "cart-recovery", f"step-{step.index}"],
-                template=step.template,
-                template_data={
-                    **_context(ctx, step, code).as_dict(),
-                    "subject": rendered.subject,
-                },
-                store_name=ctx.retailer.name,
-                **_provider_links(
-                    self._settings, ctx.retailer.id, ctx.customer.id, step.channel, message.id
-                ),
+            return SendStepResult(outcome=StepOutcome.SENT, message_id=message.id)
+        return message
+
+    async def _settle(
+        self,
+        session: AsyncSession,
+        ctx: CartContext,
+        adapter: ChannelAdapter,
+        row: Message,
+        outgoing: OutgoingMessage,
+    ) -> SendStepResult | None:
+        """An earlier attempt claimed this step and never recorded the provider's answer (its
+        worker died). Decides from the provider's side; None means: send it again now."""
+        now = utcnow()
+        try:
+            verdict = await settle(
+                session,
+                adapter=adapter,
+                row=row,
+                outgoing=outgoing,
+                now=now,
+                last_attempt=_last_attempt(),
+                event_grace=timedelta(seconds=self._settings.send_event_grace_seconds),
             )
-        # The claim is committed: from here on a crash can never lead to a second send.
-        return await deliver(self._sessions, self._adapters, outgoing, input.at)
+        except TransientSendError as err:
+            raise ApplicationError(
+                f"{adapter.name} could not be asked about an interrupted send: {err}",
+                type=ErrorType.SEND_UNSETTLED,
+            ) from err
+        if verdict.action == "wait":
+            raise ApplicationError(verdict.reason, type=ErrorType.SEND_UNSETTLED)
+        if verdict.action == "sent":
+            receipt = verdict.receipt
+            row.status, row.resolution = MessageStatus.SENT, verdict.reason
+            row.provider = receipt.provider if receipt else adapter.name
+            row.provider_message_id = receipt.provider_message_id if receipt else None
+            row.sent_at = row.created_at
+            session.add(row)
+            log.info("message %s settled: %s", row.id, verdict.reason)
+            return SendStepResult(StepOutcome.SENT, verdict.reason, message_id=row.id)
+        if is_final(ctx.cart.status):
+            # Bought or opted out since the crashed attempt: better one lost reminder than a
+            # reminder after the purchase.
+            reason = f"not sent again: the cart is {ctx.cart.status} since a crashed attempt"
+            row.status, row.resolution, row.error = MessageStatus.FAILED, reason, reason
+            session.add(row)
+            return SendStepResult(StepOutcome.STOPPED, ctx.cart.status, message_id=row.id)
+        if not await retake(session, row=row, now=now, reason=verdict.reason):
+            raise ApplicationError(
+                "another attempt is settling this send", type=ErrorType.SEND_UNSETTLED
+            )
+        log.warning("message %s: %s", row.id, verdict.reason)
+        return None
+
+    def _outgoing(self, ctx: CartContext, step: StepSpec, message: Message) -> OutgoingMessage:
+        assert message.id is not None and ctx.customer is not None
+        assert ctx.customer.id is not None and message.to_address is not None
+        return OutgoingMessage(
+            message_id=message.id,
+            retailer_id=ctx.retailer.id,
+            channel=step.channel,
+            to=message.to_address,
+            body=message.body,
+            subject=message.subject,
+            html=message.html,
+            categories=["winback", "cart-recovery", f"step-{step.index}"],
+            template=step.template,
+            template_data={
+                **_context(ctx, step, message.discount_code).as_dict(),
+                "subject": message.subject,
+            },
+            store_name=ctx.retailer.name,
+            **_provider_links(
+                self._settings, ctx.retailer.id, ctx.customer.id, step.channel, message.id
+            ),
+        )
 
     @activity.defn
     async def check_step(self, input: SendStepInput) -> SendStepResult:
         """The same guards as a send, for a step a person carries out (an agent's call)."""
-        async with session_scope(self._sessions) as session:
+        async with heartbeating(), session_scope(self._sessions) as session:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
             verdict = await _check_guards(session, ctx, input.step, input)
             return verdict or SendStepResult(StepOutcome.READY)
@@ -275,19 +403,24 @@ async def deliver(
     adapters: Adapters,
     outgoing: OutgoingMessage,
     at: datetime,
+    *,
+    adapter: ChannelAdapter | None = None,
 ) -> SendStepResult:
     """Hands a claimed message to its channel's provider and records the answer.
 
     A transient failure deletes the claim (the provider surely did not send) and raises a
-    retryable error; a permanent one marks the message failed and raises a non-retryable one.
+    retryable error; one after which the provider may have the message (a timeout) keeps the
+    claim for the retry to settle; a permanent one marks the message failed and raises a
+    non-retryable one.
     """
-    try:
-        adapter = await as_router(adapters).adapter_for(outgoing.retailer_id, outgoing.channel)
-    except Exception:
-        # Nothing reached a provider (the settings could not be read): release the claim so the
-        # retry sends.
-        await _release(sessions, outgoing.message_id)
-        raise
+    if adapter is None:
+        try:
+            adapter = await as_router(adapters).adapter_for(outgoing.retailer_id, outgoing.channel)
+        except Exception:
+            # Nothing reached a provider (the settings could not be read): release the claim
+            # so the retry sends.
+            await _release(sessions, outgoing.message_id)
+            raise
     try:
         receipt = await adapter.send(outgoing)
     except TransientSendError as err:
@@ -300,7 +433,8 @@ async def deliver(
             raise ApplicationError(
                 reason, type=ErrorType.PROVIDER_UNAVAILABLE, non_retryable=True
             ) from err
-        await _release(sessions, outgoing.message_id)
+        if not err.maybe_sent:
+            await _release(sessions, outgoing.message_id)
         raise ApplicationError(
             f"{adapter.name} unavailable: {err}", type=ErrorType.PROVIDER_UNAVAILABLE
         ) from err
@@ -366,8 +500,10 @@ def _result_of_earlier_attempt(message: Message) -> SendStepResult:
     return SendStepResult(StepOutcome.SENT, reason, message_id=message.id)
 
 
-async def _require_cart(session: AsyncSession, retailer_id: str, cart_id: str) -> CartContext:
-    ctx = await load_cart_context(session, retailer_id, cart_id)
+async def _require_cart(
+    session: AsyncSession, retailer_id: str, cart_id: str, *, for_update: bool = False
+) -> CartContext:
+    ctx = await load_cart_context(session, retailer_id, cart_id, for_update=for_update)
     if ctx is None:
         raise ApplicationError(
             f"cart {cart_id} of {retailer_id} does not exist",

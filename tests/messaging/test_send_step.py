@@ -1,6 +1,6 @@
 """The send activity on its own: idempotent, guarded, and honest about failures."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -122,13 +122,22 @@ async def test_a_transient_failure_releases_the_claim_so_the_retry_sends(
     assert retried.outcome == "sent" and len(adapter.delivered) == 1
 
 
-async def test_a_crash_between_claim_and_answer_never_sends_twice(
-    sessions: SessionFactory,
-) -> None:
-    await _seed(sessions)
-    env = ActivityEnvironment()
+class LookupAdapter(CountingAdapter):
+    """A provider that can be asked what it took (as Twilio's message list can)."""
+
+    def __init__(self, already: list[OutgoingMessage] | None = None) -> None:
+        super().__init__()
+        self.already = already or []
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        found = [m for m in self.already if m.message_id == message.message_id]
+        return SendReceipt(provider=self.name, provider_message_id="p-before") if found else None
+
+
+async def _crash_mid_send(sessions: SessionFactory) -> Message:
+    """The first attempt claims the step and dies in the provider call."""
     with pytest.raises(WorkerDied):
-        await env.run(
+        await ActivityEnvironment().run(
             MessagingActivities(
                 sessions, {"email": CountingAdapter(crash=True)}, Settings()
             ).send_step,
@@ -136,14 +145,163 @@ async def test_a_crash_between_claim_and_answer_never_sends_twice(
         )
     [claimed] = await _messages(sessions)
     assert claimed.status == MessageStatus.SENDING
+    return claimed
 
-    adapter = CountingAdapter()
-    retried = await env.run(
+
+async def _age_claim(sessions: SessionFactory, by: timedelta) -> None:
+    """As if the retry came ``by`` later (no sleeping in tests)."""
+    async with session_scope(sessions) as session:
+        row = (await session.exec(select(Message))).one()
+        assert row.claimed_at is not None
+        row.claimed_at -= by
+        session.add(row)
+
+
+async def test_a_retry_right_after_a_crash_waits_rather_than_guess(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    await _crash_mid_send(sessions)
+    adapter = LookupAdapter()
+
+    with pytest.raises(ApplicationError) as unsettled:
+        await ActivityEnvironment().run(
+            MessagingActivities(sessions, {"email": adapter}, Settings()).send_step,
+            _input(EMAIL),
+        )
+
+    assert unsettled.value.type == "SendUnsettled" and not unsettled.value.non_retryable
+    assert adapter.delivered == []
+
+
+async def test_a_crashed_send_the_provider_has_is_marked_sent_not_sent_again(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    claimed = await _crash_mid_send(sessions)
+    await _age_claim(sessions, timedelta(minutes=1))
+    assert claimed.id is not None
+    adapter = LookupAdapter(already=[OutgoingMessage(claimed.id, "shop", "email", "x", "x")])
+
+    retried = await ActivityEnvironment().run(
         MessagingActivities(sessions, {"email": adapter}, Settings()).send_step, _input(EMAIL)
     )
 
-    assert retried.outcome == "sent" and retried.reason == "sent before a crash"
+    assert retried.outcome == "sent" and adapter.delivered == []
+    [row] = await _messages(sessions)
+    assert (row.status, row.provider_message_id) == ("sent", "p-before")
+    assert row.resolution == "found at counting (p-before) after a crash"
+
+
+async def test_a_crashed_send_the_provider_never_got_is_sent_again_once(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    await _crash_mid_send(sessions)
+    await _age_claim(sessions, timedelta(minutes=1))
+    adapter = LookupAdapter()
+    messaging = MessagingActivities(sessions, {"email": adapter}, Settings())
+
+    retried = await ActivityEnvironment().run(messaging.send_step, _input(EMAIL))
+    again = await ActivityEnvironment().run(messaging.send_step, _input(EMAIL))
+
+    assert (retried.outcome, again.outcome, again.reason) == ("sent", "sent", "already sent")
+    assert len(adapter.delivered) == 1
+    [row] = await _messages(sessions)
+    assert row.status == "sent" and row.resolution == "not at counting after a crash: sent again"
+
+
+async def test_without_a_lookup_a_provider_event_for_the_message_settles_it(
+    sessions: SessionFactory,
+) -> None:
+    """SendGrid: its event webhook carries our message id back (custom_args)."""
+    from winback.messaging.provider_event_models import ProviderEvent
+
+    await _seed(sessions)
+    claimed = await _crash_mid_send(sessions)
+    await _age_claim(sessions, timedelta(seconds=20))
+    async with session_scope(sessions) as session:
+        session.add(
+            ProviderEvent(
+                retailer_id="shop",
+                provider="sendgrid",
+                event_id="ev-1",
+                type="processed",
+                message_id=claimed.id,
+                payload={"event": "processed", "sg_message_id": "sg-1"},
+            )
+        )
+    adapter = CountingAdapter()
+
+    retried = await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"email": adapter}, Settings()).send_step, _input(EMAIL)
+    )
+
+    assert retried.outcome == "sent" and adapter.delivered == []
+    [row] = await _messages(sessions)
+    assert (row.status, row.provider_message_id) == ("sent", "sg-1")
+    assert row.resolution == "counting reported 'processed' for it after a crash"
+
+
+async def test_without_a_lookup_or_an_event_the_send_waits_then_goes_again_with_the_reason(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    await _crash_mid_send(sessions)
+    await _age_claim(sessions, timedelta(seconds=20))
+    adapter = CountingAdapter()
+    messaging = MessagingActivities(sessions, {"email": adapter}, Settings())
+
+    with pytest.raises(ApplicationError, match="no counting event yet"):
+        await ActivityEnvironment().run(messaging.send_step, _input(EMAIL))
+    await _age_claim(sessions, timedelta(minutes=1))
+    retried = await ActivityEnvironment().run(messaging.send_step, _input(EMAIL))
+
+    assert retried.outcome == "sent" and len(adapter.delivered) == 1
+    [row] = await _messages(sessions)
+    assert row.resolution == "no counting event within 60s of a crashed attempt: sent again"
+
+
+async def test_a_crashed_send_is_not_sent_again_after_a_purchase(sessions: SessionFactory) -> None:
+    await _seed(sessions)
+    await _crash_mid_send(sessions)
+    await _age_claim(sessions, timedelta(minutes=1))
+    async with session_scope(sessions) as session:
+        shop = await session.get(Retailer, "shop")
+        assert shop is not None
+        order = CartEventIn.model_validate(
+            {"event_id": "e2", "type": "order_placed", "order": {"order_id": "o1", "value": 50}}
+        )
+        await record_event(session, retailer=shop, cart_id="c1", event=order)
+    adapter = LookupAdapter()
+
+    retried = await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"email": adapter}, Settings()).send_step, _input(EMAIL)
+    )
+
+    assert (retried.outcome, retried.reason) == ("stopped", "ordered")
     assert adapter.delivered == []
+    [row] = await _messages(sessions)
+    assert row.status == "failed" and row.resolution is not None
+    assert "ordered since a crashed attempt" in row.resolution
+
+
+async def test_the_outbox_writes_the_message_sent_in_the_claim_itself(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    messaging = MessagingActivities(sessions, {"email": OutboxAdapter()}, Settings())
+
+    sent = await ActivityEnvironment().run(messaging.send_step, _input(EMAIL))
+
+    [row] = await _messages(sessions)
+    assert sent.outcome == "sent"
+    assert (row.status, row.provider, row.provider_message_id, row.sent_at) == (
+        "sent",
+        "outbox",
+        f"outbox-{row.id}",
+        NOON,
+    )
 
 
 async def test_quiet_hours_postpone_an_sms_to_the_morning(sessions: SessionFactory) -> None:

@@ -258,3 +258,52 @@ async def test_voice_with_a_gather_url_offers_press_1(
     }
     [prompt] = list(gather)
     assert (prompt.tag, prompt.text) == ("Say", "Press 1 to talk to someone from Acme & Co.")
+
+
+# --- settling a send a crash interrupted ------------------------------------------------------
+
+
+def _listed(sid: str, body: str, created: str) -> dict[str, object]:
+    return {"sid": sid, "to": TO, "from": FROM, "body": body, "date_created": created}
+
+
+async def test_find_sent_lists_messages_to_the_number_since_the_claim_day(
+    httpserver: HTTPServer, twilio_contract
+) -> None:
+    from datetime import UTC, datetime
+
+    sms, _ = _adapters(httpserver)
+    ours = _message()
+    httpserver.expect_request(MESSAGES, method="GET").respond_with_json(
+        {
+            "messages": [
+                _listed("SM" + "c" * 32, "another text", "Tue, 01 Dec 2026 10:00:05 +0000"),
+                _listed("SM" + "d" * 32, ours.body, "Tue, 01 Dec 2026 09:00:00 +0000"),
+                _listed("SM" + "e" * 32, ours.body, "Tue, 01 Dec 2026 10:00:02 +0000"),
+            ],
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": 100,
+        }
+    )
+
+    found = await sms.find_sent(ours, since=datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+
+    assert found == SendReceipt(provider="twilio", provider_message_id="SM" + "e" * 32)
+    [(request, _)] = httpserver.log
+    twilio_contract(request)
+    assert request.args["To"] == TO
+    assert request.args["DateSent>"] == "2026-12-01T00:00:00Z"
+
+
+async def test_find_sent_is_none_when_twilio_has_nothing_of_ours(httpserver: HTTPServer) -> None:
+    from datetime import UTC, datetime
+
+    sms, voice = _adapters(httpserver)
+    empty = {"next_page_uri": None, "page": 0, "page_size": 50}
+    httpserver.expect_request(MESSAGES, method="GET").respond_with_json({**empty, "messages": []})
+    httpserver.expect_request(CALLS, method="GET").respond_with_json({**empty, "calls": []})
+    since = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+    assert await sms.find_sent(_message(), since=since) is None
+    assert await voice.find_sent(_message("voice"), since=since) is None

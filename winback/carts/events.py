@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -132,10 +133,45 @@ class RecordedEvent:
     duplicate: bool
 
 
+STORE_ATTEMPTS = 5  # concurrent first events for one cart: each conflict lets one more through
+
+
+def is_write_conflict(err: Exception) -> bool:
+    """A concurrent writer won: a unique key it inserted first, SQLite's snapshot that moved
+    under us ("database is locked" without waiting), a PostgreSQL deadlock. Retrying sees it."""
+    if isinstance(err, IntegrityError):
+        return True
+    text = str(getattr(err, "orig", err)).lower()
+    return isinstance(err, OperationalError) and ("locked" in text or "deadlock" in text)
+
+
+async def store_event(
+    session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
+) -> RecordedEvent:
+    """Records the event and commits it, retrying when a concurrent request for the same cart
+    wins a race: the retry then finds the cart (or the event: a duplicate) that request made.
+
+    A rollback expires every object in the session, the caller's retailer too; it is read
+    again before the retry (an expired attribute would be loaded lazily, which async sessions
+    cannot do: that was the ``MissingGreenlet`` behind the 500s)."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            recorded = await record_event(session, retailer=retailer, cart_id=cart_id, event=event)
+            await session.commit()
+            return recorded
+        except (IntegrityError, OperationalError) as err:
+            await session.rollback()
+            if attempt == STORE_ATTEMPTS or not is_write_conflict(err):
+                raise
+            await session.refresh(retailer)
+    raise AssertionError("unreachable")
+
+
 async def record_event(
     session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
 ) -> RecordedEvent:
-    """Stores the event and updates the cart snapshot. Caller commits."""
+    """Stores the event and updates the cart snapshot. Caller commits (``store_event`` does,
+    with retries)."""
     normalize_national_phone(event.customer, retailer.country)
     now = utcnow()
     occurred_at = event.occurred_at or now

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -23,7 +24,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from winback.carts.cadence import to_workflow_spec
 from winback.carts.cadence_store import current_cadence
-from winback.carts.events import PendingChanges, has_contact, pending_changes
+from winback.carts.events import (
+    STORE_ATTEMPTS,
+    PendingChanges,
+    has_contact,
+    is_write_conflict,
+    pending_changes,
+)
 from winback.carts.models import Cart
 from winback.customers.models import Customer
 from winback.retailers.models import Retailer
@@ -41,6 +48,33 @@ from workflows.vocabulary import Stage
 
 def cart_workflow_id(retailer_id: str, cart_id: str) -> str:
     return f"cart-{retailer_id}-{cart_id}"
+
+
+async def tell_workflow(
+    session: AsyncSession,
+    client: Client,
+    *,
+    task_queue: str,
+    retailer: Retailer,
+    cart: Cart,
+) -> list[str]:
+    """``apply_pending_changes`` and commit the flags it set. When a concurrent request for
+    the same cart committed first (SQLite refuses our write then), the cart is read again and
+    what is still pending is re-driven: every start and signal is safe to repeat."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            actions = await apply_pending_changes(
+                session, client, task_queue=task_queue, retailer=retailer, cart=cart
+            )
+            await session.commit()
+            return actions
+        except (IntegrityError, OperationalError) as err:
+            await session.rollback()
+            if attempt == STORE_ATTEMPTS or not is_write_conflict(err):
+                raise
+            await session.refresh(retailer)
+            await session.refresh(cart)
+    raise AssertionError("unreachable")
 
 
 async def apply_pending_changes(
@@ -164,4 +198,4 @@ async def _signal(call: Awaitable[None]) -> None:
             raise
 
 
-__all__ = ["WorkflowHandle", "apply_pending_changes", "cart_workflow_id"]
+__all__ = ["WorkflowHandle", "apply_pending_changes", "cart_workflow_id", "tell_workflow"]

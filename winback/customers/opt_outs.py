@@ -139,11 +139,13 @@ async def _opt_out_open_carts(
 ) -> list[Cart]:
     carts = list(
         await session.exec(
-            select(Cart).where(
+            select(Cart)
+            .where(
                 Cart.retailer_id == retailer_id,
                 Cart.customer_id == customer.id,
                 col(Cart.status).in_(OPEN_CART_STATUSES),
             )
+            .with_for_update()  # an order committing meanwhile is seen, never overwritten
         )
     )
     now = utcnow()

@@ -1,8 +1,10 @@
 """Every touch sent to a shopper (email, SMS, voice, on-site nudge), and the suppression list.
 
 The unique ``dedupe_key`` (workflow and step) is claimed before any provider call, so a
-retried activity finds the row and never sends twice. With no provider keys set, this table
-is the outbox: the message is written here and nowhere else.
+retried activity finds the row and never sends twice; a row a crash left ``sending`` is settled
+by ``winback.messaging.reconcile`` (found at the provider, or sent again, with the reason).
+With no provider keys set, this table is the outbox: the message is written here and nowhere
+else.
 """
 
 from datetime import datetime
@@ -30,6 +32,11 @@ class MessageBase(SQLModel):
     provider: str | None = Field(default=None, max_length=20)
     provider_message_id: str | None = Field(default=None, max_length=200)
     error: str | None = None
+    resolution: str | None = Field(
+        default=None,
+        description="How a send interrupted by a crash was settled: found at the provider, "
+        "sent again, or why not.",
+    )
 
 
 class Message(MessageBase, table=True):
@@ -40,6 +47,9 @@ class Message(MessageBase, table=True):
     dedupe_key: str = Field(unique=True, max_length=300)
     created_at: datetime = utc_column(nullable=False, index=True, default_now=True)
     sent_at: datetime | None = utc_column()
+    # Wall-clock time of the claim (``created_at`` is the workflow's time of the step): a retry
+    # that finds the row still ``sending`` asks the provider what it got since then.
+    claimed_at: datetime | None = utc_column()
 
 
 class MessagePublic(MessageBase):

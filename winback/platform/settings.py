@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr | None = None
     sendgrid_from_email: str = "winback@example.com"
     sendgrid_base_url: str = "https://api.sendgrid.com"
+    # A SendGrid send interrupted by a crash waits this long for the event webhook to report
+    # it (by the message id in custom_args) before it is sent again.
+    send_event_grace_seconds: float = 60.0
     sendgrid_webhook_public_key: str | None = Field(
         default=None,
         description="The SendGrid Event Webhook verification key (base64 DER as SendGrid shows "

@@ -7,6 +7,7 @@ was. Only an accepted change is written to the row, and only if it is newer than
 shows: the workflow's own activities write the same row, and the two can arrive in any order.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,13 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from winback.platform.clock import utcnow
@@ -23,9 +30,22 @@ from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskClaim, TaskCompletion, TaskReassign, TaskRelease, TaskView
 from workflows.vocabulary import TaskStatus
 
-# How long one call to Temporal may take; past it the caller gets a 503 and can retry (every
-# change is safe to repeat: a second claim by the holder is a no-op, a second completion a 409).
+# How long one call to Temporal may take; past it the caller gets a 503 saying whether a retry
+# is safe (a second claim by the holder is a no-op; a second completion with the same outcome
+# by the same agent answers with the applied result).
 UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
+# The inbox row is written by the workflow's activity a moment before the workflow itself knows
+# the task; a claim in that moment waits for it (at most this long) instead of answering 404.
+NOT_YET_KNOWN_PATIENCE = timedelta(seconds=10)
+
+
+class UpdateUnconfirmed(Exception):
+    """Temporal did not confirm the change in time: it may or may not have been applied."""
+
+    def __init__(self, task_id: str, *, safe_to_retry: bool) -> None:
+        super().__init__(f"task {task_id}: the workflow did not confirm the change in time")
+        self.task_id = task_id
+        self.safe_to_retry = safe_to_retry
 
 
 class TaskNoLongerOpen(Exception):
@@ -62,6 +82,7 @@ async def claim(
         lambda h: h.execute_update(
             HumanTaskWorkflow.claim_task, arg, rpc_timeout=UPDATE_RPC_TIMEOUT
         ),
+        wait_until_known=True,
     )
 
 
@@ -76,6 +97,7 @@ async def release(
         lambda h: h.execute_update(
             HumanTaskWorkflow.release_task, arg, rpc_timeout=UPDATE_RPC_TIMEOUT
         ),
+        safe_to_retry=False,  # a second release by the same agent is refused (not the holder)
     )
 
 
@@ -103,18 +125,62 @@ async def complete(
     notes: str,
     data: dict[str, Any],
 ) -> HumanTask:
+    """Completes the task. Completing it again with the same outcome by the same agent (a
+    retry after a 503, a double click) answers with the applied completion, not a conflict."""
     arg = TaskCompletion(
         task_id=task.id, agent_id=agent_id, outcome=outcome, notes=notes, data=data
     )
-    return await _apply(
-        session,
-        client,
-        task,
-        lambda h: h.execute_update(
-            HumanTaskWorkflow.complete_task, arg, rpc_timeout=UPDATE_RPC_TIMEOUT
-        ),
-        notes=notes,
+    workflow_id = task.workflow_id
+    try:
+        return await _apply(
+            session,
+            client,
+            task,
+            lambda h: h.execute_update(
+                HumanTaskWorkflow.complete_task, arg, rpc_timeout=UPDATE_RPC_TIMEOUT
+            ),
+            notes=notes,
+        )
+    except (WorkflowUpdateFailedError, TaskNoLongerOpen) as err:
+        if isinstance(err, WorkflowUpdateFailedError) and _rejection(err) != "TaskClosed":
+            raise
+        done = await _completed_as(session, client, arg, workflow_id)
+        if done is None:
+            raise
+        return done
+
+
+async def _completed_as(
+    session: AsyncSession, client: Client, arg: TaskCompletion, workflow_id: str
+) -> HumanTask | None:
+    """The task, if it is done with ``arg``'s outcome by ``arg``'s agent; else None. Asks the
+    workflow (the source of truth) while it runs; once it has finished, its last activity has
+    written the final state to the row."""
+    view: TaskView | None = None
+    try:
+        views = await client.get_workflow_handle(workflow_id).query(HumanTaskWorkflow.tasks)
+        view = next((v for v in views if v.task_id == arg.task_id), None)
+    except RPCError:
+        view = None
+    row = await session.get(HumanTask, arg.task_id, populate_existing=True)
+    if row is None:
+        return None
+    status, holder, outcome = (
+        (view.status, view.claimed_by, view.outcome)
+        if view is not None
+        else (row.status, row.claimed_by, row.outcome)
     )
+    if (status, holder, outcome) != (TaskStatus.DONE, arg.agent_id, arg.outcome):
+        return None
+    if row.status != TaskStatus.DONE and view is not None:
+        await _write_view(session, arg.task_id, view, arg.notes)
+        row = await session.get(HumanTask, arg.task_id, populate_existing=True)
+    return row
+
+
+def _rejection(err: WorkflowUpdateFailedError) -> str | None:
+    cause = err.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 async def _apply(
@@ -123,17 +189,46 @@ async def _apply(
     task: HumanTask,
     send: Callable[[WorkflowHandle[Any, Any]], Awaitable[TaskView]],
     notes: str | None = None,
+    *,
+    wait_until_known: bool = False,
+    safe_to_retry: bool = True,
 ) -> HumanTask:
     """Sends the Update; once the workflow accepted it, writes the task's new state to the row."""
     task_id = task.id
     # No transaction stays open while the workflow works: its activities write this row too.
     await session.commit()
-    try:
-        view = await send(client.get_workflow_handle(task.workflow_id))
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has finished
-            raise TaskNoLongerOpen(task_id) from err
-        raise
+    handle = client.get_workflow_handle(task.workflow_id)
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + NOT_YET_KNOWN_PATIENCE.total_seconds()
+    pause = 0.05
+    while True:
+        try:
+            view = await send(handle)
+            break
+        except WorkflowUpdateFailedError as err:
+            # Listed (the row exists) but not yet known to its workflow: it will be shortly.
+            if not wait_until_known or _rejection(err) != "TaskNotFound":
+                raise
+            if loop.time() >= give_up_at:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+            raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has finished
+                raise TaskNoLongerOpen(task_id) from err
+            raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
+    await _write_view(session, task_id, view, notes)
+    fresh = await session.get(HumanTask, task_id, populate_existing=True)
+    assert fresh is not None
+    return fresh
+
+
+async def _write_view(
+    session: AsyncSession, task_id: str, view: TaskView, notes: str | None
+) -> None:
+    """Mirrors the workflow's view of the task into the row, unless a newer one is there."""
     values: dict[str, Any] = {
         "status": view.status,
         "claimed_by": view.claimed_by,
@@ -155,6 +250,3 @@ async def _apply(
         .values(**values)
     )
     await session.commit()
-    fresh = await session.get(HumanTask, task_id, populate_existing=True)
-    assert fresh is not None
-    return fresh

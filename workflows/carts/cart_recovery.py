@@ -54,6 +54,7 @@ SEND_RETRY = RetryPolicy(
     maximum_attempts=SEND_ATTEMPTS,
     non_retryable_error_types=[ErrorType.TEMPLATE_ERROR, ErrorType.UNKNOWN_CART],
 )
+SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # A nudge that cannot be pushed to the retailer's webhook is still there for polling.
 NUDGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -249,6 +250,10 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
                         key_suffix=key_suffix,
                     ),
                     start_to_close_timeout=timedelta(minutes=1),
+                    # The send heartbeats every second: a killed worker's attempt is retried
+                    # after this, not after the whole minute (timeouts are not part of the
+                    # replayed commands, so running carts pick this up safely).
+                    heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
                     retry_policy=SEND_RETRY,
                     summary=f"step {step.index}: {step.channel}{key_suffix}",
                 )

@@ -5,14 +5,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from temporalio.service import RPCError
 
 from api.deps import RetailerDep, SessionDep, SettingsDep, TemporalClientDep
-from winback.carts.events import CART_ID_PATTERN, CartEventIn, record_event
+from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
 from winback.carts.models import Cart
-from winback.carts.workflow_sync import apply_pending_changes, cart_workflow_id
+from winback.carts.workflow_sync import cart_workflow_id, tell_workflow
 from winback.customers.models import Customer
 from winback.messaging.models import Message, MessagePublic
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
@@ -65,20 +64,11 @@ async def post_cart_event(
 ) -> EventAccepted:
     """Stores one storefront event; starts or signals the cart's workflow only if its course
     changes. Resending an event id is safe. On 503 the event is stored: resend it."""
-    for attempt in range(2):
-        try:
-            recorded = await record_event(session, retailer=retailer, cart_id=cart_id, event=event)
-            await session.commit()
-            break
-        except IntegrityError:
-            await session.rollback()  # a concurrent first event created the cart or the event
-            if attempt:
-                raise
+    recorded = await store_event(session, retailer=retailer, cart_id=cart_id, event=event)
     cart = recorded.cart
-    actions = await apply_pending_changes(
+    actions = await tell_workflow(
         session, client, task_queue=settings.task_queue, retailer=retailer, cart=cart
     )
-    await session.commit()
     return EventAccepted(
         cart_id=cart_id,
         duplicate=recorded.duplicate,

@@ -6,7 +6,8 @@ suppression, quiet hours, frequency cap).
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,14 @@ class SendReceipt:
 
 
 class TransientSendError(Exception):
-    """The provider did not take the message but may later (429, 5xx, timeout). Retry."""
+    """The provider did not take the message but may later (429, 5xx, timeout). Retry.
+
+    ``maybe_sent``: the request may have reached the provider (a timeout waiting for the
+    answer), so the claim is kept and the retry asks the provider before sending again."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 class PermanentSendError(Exception):
@@ -50,4 +58,14 @@ class ChannelAdapter(Protocol):
 
     async def send(self, message: OutgoingMessage) -> SendReceipt:
         """Hands the message to the provider, or raises one of the two errors above."""
+        ...
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """An adapter whose provider can tell whether it took a message (Twilio lists what was
+    sent to a number): how a send interrupted by a crash is settled without a duplicate."""
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """The provider's record of ``message`` if it took it at or after ``since``."""
         ...

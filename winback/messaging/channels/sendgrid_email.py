@@ -104,7 +104,11 @@ class SendGridEmailAdapter:
                 raise TransientSendError(detail) from err
             raise PermanentSendError(detail, code=str(status)) from err
         except OSError as err:  # URLError, connection refused/reset, socket timeout
-            raise TransientSendError(f"SendGrid unreachable: {err}") from err
+            # A timeout may come after SendGrid took the request: keep the claim and settle it.
+            maybe = isinstance(err, TimeoutError) or isinstance(
+                getattr(err, "reason", None), TimeoutError
+            )
+            raise TransientSendError(f"SendGrid unreachable: {err}", maybe_sent=maybe) from err
         return SendReceipt(
             provider=self.name, provider_message_id=response.headers.get("X-Message-Id")
         )

@@ -11,9 +11,10 @@ the client-level timeout and needs an aiohttp session bound to the running loop,
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from requests import RequestException
+from requests import RequestException, Timeout
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -62,6 +63,20 @@ class _TwilioAdapter:
         resource = await asyncio.to_thread(_map_errors, create)
         return SendReceipt(provider=self.name, provider_message_id=resource.sid)
 
+    async def _find(self, listing: Callable[[], list[Any]], match: Callable[[Any], bool]) -> Any:
+        found = await asyncio.to_thread(_map_errors, listing)
+        return next((r for r in found if match(r)), None)
+
+
+# Our clock and Twilio's may differ a little; a claim is matched to what Twilio created from
+# this long before it.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _created_since(resource: Any, since: datetime) -> bool:
+    created = getattr(resource, "date_created", None)
+    return created is None or created >= since - CLOCK_SKEW
+
 
 def _callback(message: OutgoingMessage) -> dict[str, str]:
     """Twilio reports delivery (and, for calls, answering machines) to our webhook."""
@@ -80,6 +95,16 @@ class TwilioSmsAdapter(_TwilioAdapter):
                 to=message.to, body=message.body, **sender, **_callback(message)
             )
         )
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """Twilio's Messages to the number, filtered by ``To`` and ``DateSent>=`` the claim's
+        day (the filter is a date), then by creation time and the same body."""
+        day = (since - CLOCK_SKEW).replace(hour=0, minute=0, second=0, microsecond=0)
+        found = await self._find(
+            lambda: self._client.messages.list(to=message.to, date_sent_after=day, limit=100),
+            lambda m: m.body == message.body and _created_since(m, since),
+        )
+        return SendReceipt(provider=self.name, provider_message_id=found.sid) if found else None
 
 
 def voice_gather_url(public_base_url: str, retailer_id: str, message_id: int) -> str:
@@ -112,6 +137,15 @@ class TwilioVoiceAdapter(_TwilioAdapter):
             )
         )
 
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> SendReceipt | None:
+        """Twilio's Calls to the number from our number, created since the claim (a queued
+        call has no start time yet, so the list is not filtered by it)."""
+        found = await self._find(
+            lambda: self._client.calls.list(to=message.to, from_=self._from_number, limit=50),
+            lambda c: _created_since(c, since),
+        )
+        return SendReceipt(provider=self.name, provider_message_id=found.sid) if found else None
+
 
 def _map_errors(create: Callable[[], Any]) -> Any:
     try:
@@ -127,4 +161,6 @@ def _map_errors(create: Callable[[], Any]) -> Any:
             raise TransientSendError(detail) from err
         raise PermanentSendError(detail, code=code) from err
     except (RequestException, OSError) as err:  # connection refused/reset, timeouts
-        raise TransientSendError(f"Twilio unreachable: {err}") from err
+        # A timeout may come after Twilio took the request: the retry looks before resending.
+        maybe = isinstance(err, Timeout | TimeoutError)
+        raise TransientSendError(f"Twilio unreachable: {err}", maybe_sent=maybe) from err
