@@ -366,3 +366,20 @@ async def test_shop_redact_erases_the_shops_shoppers_and_forgets_the_shop(
     assert (await retailer.get("/v1/integrations/shopify")).status_code == 404
     later = await shopify_delivery(retailer, "checkouts/create", checkout())
     assert later.status_code == 401
+
+
+async def test_a_signed_payload_winback_cannot_read_is_answered_not_retried_forever(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    no_token = checkout()
+    del no_token["token"]
+
+    response = await shopify_delivery(retailer, "checkouts/create", no_token, webhook_id="wh-9")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "ignored"
+    assert "token" in response.json()["detail"]
+    async with stack.sessions() as session:
+        [delivery] = (await session.exec(select(WebhookDelivery))).all()
+        assert (await session.exec(select(CartEvent))).all() == []
+    assert (delivery.delivery_id, delivery.outcome) == ("wh-9", "ignored")
