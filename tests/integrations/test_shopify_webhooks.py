@@ -5,6 +5,7 @@ signed here with the connection's secret."""
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from tests.support.platforms import (
     sign,
 )
 from winback.carts.models import CartEvent
+from winback.carts.redrive import redrive_pending_carts
 from winback.composition.stack import build_app
 from winback.customers.models import Customer
 from winback.integrations.connections import PlatformConnection
@@ -299,6 +301,25 @@ async def test_a_temporal_hiccup_after_the_commit_never_fails_the_delivery(
     retried = await shopify_delivery(retailer, "checkouts/create", checkout(), webhook_id="wh-1")
     assert retried.json()["duplicate"] is True
     assert retried.json()["workflow_actions"] == ["started"]  # the flags re-drive it
+
+
+async def test_a_cart_stored_during_an_outage_is_started_by_the_workers_sweep(
+    stack: Stack, retailer: RetailerClient, api_without_temporal: httpx.AsyncClient
+) -> None:
+    """No later event, no redelivery (Shopify got its 200): the sweep tells the workflow."""
+    await shopify_delivery(retailer, "checkouts/create", checkout(), api=api_without_temporal)
+    assert (await cart(retailer, CART))["workflow_id"] is None
+
+    done = await redrive_pending_carts(
+        stack.sessions, stack.client, task_queue=stack.task_queue, grace=timedelta(0)
+    )
+
+    assert done == {f"cart-{retailer.id}-{CART}": ["started"]}
+    assert (await cart(retailer, CART))["workflow_id"] == f"cart-{retailer.id}-{CART}"
+    again = await redrive_pending_carts(
+        stack.sessions, stack.client, task_queue=stack.task_queue, grace=timedelta(0)
+    )
+    assert again == {}
 
 
 async def test_customers_redact_erases_the_shopper_and_stops_the_journey(

@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 from temporalio.client import Client
 
+from winback.carts.redrive import run_redriver
 from winback.composition.stack import build_app, prepare_database, running_worker
 from winback.platform.db import make_session_factory
 from winback.platform.settings import Settings, get_settings
@@ -66,9 +67,24 @@ async def _wait_for_temporal(settings: Settings, patience: float = 60) -> Client
 
 async def _run_worker(settings: Settings, client: Client, stop: asyncio.Event) -> None:
     engine = await prepare_database(settings)
-    async with running_worker(client, settings, make_session_factory(engine)):
+    sessions = make_session_factory(engine)
+    async with running_worker(client, settings, sessions):
         log.info("worker polling task queue %r", settings.task_queue)
+        sweeps = []
+        if settings.redrive_every_seconds:
+            sweeps.append(
+                asyncio.create_task(
+                    run_redriver(
+                        sessions,
+                        client,
+                        task_queue=settings.task_queue,
+                        every=settings.redrive_every_seconds,
+                        stop=stop,
+                    )
+                )
+            )
         await stop.wait()
+        await asyncio.gather(*sweeps)
     await engine.dispose()
 
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+    redrive_every_seconds: float | None = Field(
+        default=60,
+        description="How often each worker tells cart workflows the changes they missed while "
+        "Temporal was unreachable (0 or unset: never).",
+    )
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
