@@ -10,9 +10,11 @@ from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.routers.carts import cadences, discounts, events
 from api.routers.carts import report as cart_report
-from api.routers.customers import consent, lookup
+from api.routers.customers import consent, lookup, privacy
 from api.routers.feedback import alert_rules, answers, cases
 from api.routers.feedback import report as feedback_report
+from api.routers.integrations import connections as integration_connections
+from api.routers.integrations import webhooks as integration_webhooks
 from api.routers.messaging import outbox, templates, unsubscribe, webhooks
 from api.routers.platform import health
 from api.routers.retailers import providers, retailers
@@ -69,6 +71,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         cases,
         unsubscribe,
         webhooks,
+        privacy,
+        integration_connections,
+        integration_webhooks,
     )
     for router in routers:
         app.include_router(router.router)

@@ -55,6 +55,7 @@ from winback.messaging.templates import (
 )
 from winback.messaging.unsubscribe import unsubscribe_url
 from winback.platform.clock import utcnow
+from winback.platform.crypto import address_digest
 from winback.platform.db import SessionFactory, session_scope
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
@@ -148,7 +149,7 @@ class MessagingActivities:
                 if resumed is not None:
                     return resumed
             else:
-                verdict = await _check_guards(session, ctx, step, input)
+                verdict = await _check_guards(session, ctx, step, input, self._settings)
                 if verdict is not None:
                     return verdict
                 # Resolved before the claim: a failure here leaves nothing claimed.
@@ -291,7 +292,7 @@ class MessagingActivities:
         """The same guards as a send, for a step a person carries out (an agent's call)."""
         async with heartbeating(), session_scope(self._sessions) as session:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
-            verdict = await _check_guards(session, ctx, input.step, input)
+            verdict = await _check_guards(session, ctx, input.step, input, self._settings)
             return verdict or SendStepResult(StepOutcome.READY)
 
     @activity.defn
@@ -514,7 +515,11 @@ async def _require_cart(
 
 
 async def _check_guards(
-    session: AsyncSession, ctx: CartContext, step: StepSpec, input: SendStepInput
+    session: AsyncSession,
+    ctx: CartContext,
+    step: StepSpec,
+    input: SendStepInput,
+    settings: Settings,
 ) -> SendStepResult | None:
     """None if the step may go now, else why not (stopped, skipped or postponed)."""
     cart, customer = ctx.cart, ctx.customer
@@ -529,7 +534,9 @@ async def _check_guards(
         return _skip("no email address" if step.channel == "email" else "no phone number")
     if not customer.consents_to(step.channel):
         return _skip(f"no {step.channel} consent")
-    if await _is_suppressed(session, ctx.retailer.id, step.channel, address):
+    if await _is_suppressed(
+        session, ctx.retailer.id, step.channel, address, address_digest(settings, address)
+    ):
         return _skip("address is on the suppression list")
     if step.unless and await _email_engaged(session, ctx, step.unless):
         return _skip(f"skipped: {step.unless.replace('_', ' ')}")
@@ -579,13 +586,16 @@ def _skip(reason: str) -> SendStepResult:
 
 
 async def _is_suppressed(
-    session: AsyncSession, retailer_id: str, channel: str, address: str
+    session: AsyncSession, retailer_id: str, channel: str, address: str, digest: str | None = None
 ) -> bool:
+    """On the list for the channel (or all channels), by the address itself or by the digest
+    that is all an erased shopper's entry keeps of it."""
     channels = ("sms", "voice") if channel in PHONE_CHANNELS else (channel,)
+    addresses = (address, digest) if digest else (address,)
     query = select(Suppression.id).where(
         Suppression.retailer_id == retailer_id,
         col(Suppression.channel).in_((*channels, "all")),
-        Suppression.address == address,
+        col(Suppression.address).in_(addresses),
     )
     return (await session.exec(query)).first() is not None
 

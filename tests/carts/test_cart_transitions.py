@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from winback.carts.models import Cart, CartStatus
+from winback.carts.models import Cart
 from winback.carts.transitions import mark_abandoned
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory
 from winback.retailers.models import Retailer
+from workflows.vocabulary import CartStatus
 
 pytestmark = pytest.mark.both_databases
 

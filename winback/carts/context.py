@@ -18,7 +18,13 @@ class CartContext:
 
     @property
     def cart_url(self) -> str:
-        return self.retailer.cart_url_template.replace("{cart_id}", self.cart.cart_id)
+        return cart_link(self.retailer, self.cart)
+
+
+def cart_link(retailer: Retailer, cart: Cart) -> str:
+    """The link back to the cart in every message: the platform's own (a Shopify checkout's
+    recovery URL) when the cart came with one, else the retailer's template."""
+    return cart.link_url or retailer.cart_url_template.replace("{cart_id}", cart.cart_id)
 
 
 async def load_cart_context(

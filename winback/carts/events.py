@@ -95,6 +95,12 @@ class CartEventIn(_Strict):
     items: list[CartItem] | None = Field(default=None, max_length=500)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     page: str | None = Field(default=None, max_length=2000)
+    cart_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="The link back to this cart in messages (else the retailer's template).",
+    )
     customer: CustomerIn | None = None
     consent: ConsentIn | None = None
     order: OrderIn | None = None
@@ -211,6 +217,8 @@ async def record_event(
         cart.value = round(sum(i.price * i.quantity for i in event.items), 2)
         cart.currency = event.currency
         cart.snapshot_at = occurred_at
+    if event.cart_url is not None and is_newest:
+        cart.link_url = event.cart_url
     newer_activity = cart.last_activity_at is None or occurred_at >= cart.last_activity_at
     if event.type in ACTIVITY_EVENTS and newer_activity:
         cart.last_activity_at = occurred_at

@@ -30,6 +30,9 @@ class Cart(SQLModel, table=True):
     snapshot_at: datetime | None = utc_column()
     last_activity_at: datetime | None = utc_column()
     last_page: str | None = Field(default=None, max_length=2000)
+    link_url: str | None = Field(
+        default=None, max_length=2000, description="The platform's own link back to this cart."
+    )
     add_remove_count: int = 0
 
     status: str = Field(default=CartStatus.ACTIVE, max_length=20, index=True)

@@ -14,7 +14,8 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.carts.models import Cart, CartStatus
+from winback.carts.models import Cart
+from workflows.vocabulary import CartStatus
 
 FINAL_STATUSES = (CartStatus.ORDERED, CartStatus.OPTED_OUT)
 

@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from winback.carts.redrive import run_redriver
 from winback.composition.stack import build_app, prepare_database, running_worker
 from winback.platform.db import make_session_factory
 from winback.platform.migrations import migrate as migrate_database
@@ -86,9 +87,24 @@ async def _wait_for_temporal(
 async def _run_worker(
     settings: Settings, client: Client, stop: asyncio.Event, engine: AsyncEngine
 ) -> None:
-    async with running_worker(client, settings, make_session_factory(engine)):
+    sessions = make_session_factory(engine)
+    async with running_worker(client, settings, sessions):
         log.info("worker polling task queue %r", settings.task_queue)
+        sweeps = []
+        if settings.redrive_every_seconds:
+            sweeps.append(
+                asyncio.create_task(
+                    run_redriver(
+                        sessions,
+                        client,
+                        task_queue=settings.task_queue,
+                        every=settings.redrive_every_seconds,
+                        stop=stop,
+                    )
+                )
+            )
         await stop.wait()
+        await asyncio.gather(*sweeps)
 
 
 async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:

@@ -8,7 +8,11 @@ from winback.carts.discount_models import DiscountCode
 from winback.carts.models import Cart, CartEvent
 from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
+from winback.customers.privacy_models import PrivacyRequest
 from winback.feedback.models import AlertRulesVersion, Escalation, FeedbackAnswer, FeedbackCase
+from winback.integrations.cart_links import PlatformCartLink
+from winback.integrations.connections import PlatformConnection
+from winback.integrations.deliveries import WebhookDelivery
 from winback.messaging.models import Message, Suppression
 from winback.messaging.provider_event_models import ProviderEvent
 from winback.messaging.template_models import MessageTemplate
@@ -33,10 +37,14 @@ TABLES = (
     HumanTask,
     Message,
     MessageTemplate,
+    PlatformCartLink,
+    PlatformConnection,
+    PrivacyRequest,
     ProviderEvent,
     ProviderSettings,
     Queue,
     Retailer,
     Suppression,
+    WebhookDelivery,
 )
 metadata = SQLModel.metadata

@@ -21,6 +21,7 @@ class Customer(SQLModel, table=True):
     consent_sms: bool = False
     consent_voice: bool = False
     updated_at: datetime = utc_column(nullable=False, default_now=True)
+    erased_at: datetime | None = utc_column()  # PII removed on request; the row keeps the ids
 
     def address_for(self, channel: str) -> str | None:
         if channel == "email":

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from winback.carts.context import cart_link
 from winback.carts.models import Cart, CartEvent
 from winback.customers.models import Customer
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
@@ -186,7 +187,7 @@ def _cart_view(retailer: Retailer, cart: Cart) -> CartView:
         items=cart.items,
         value=cart.value,
         currency=cart.currency,
-        link=retailer.cart_url_template.replace("{cart_id}", cart.cart_id),
+        link=cart_link(retailer, cart),
         last_activity_at=cart.last_activity_at,
         last_page=cart.last_page,
         abandoned_at=cart.abandoned_at,

@@ -27,8 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from winback.messaging.channels.base import ChannelAdapter, OutgoingMessage, SendReceipt, SentLookup
 from winback.messaging.channels.outbox import OutboxAdapter
-from winback.messaging.models import Message, MessageStatus
+from winback.messaging.models import Message
 from winback.messaging.provider_event_models import ProviderEvent
+from workflows.vocabulary import MessageStatus
 
 # An attempt that is still alive finishes its provider call (10 s timeout) within this; a
 # younger claim may still be in flight, so the retry waits rather than guesses.

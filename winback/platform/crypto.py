@@ -6,6 +6,7 @@ from a constant, and says so once: anything encrypted with it is only as secret 
 
 import base64
 import hashlib
+import hmac
 import logging
 from functools import lru_cache
 
@@ -57,3 +58,23 @@ def decrypt(settings: Settings, token: str) -> str:
         raise SecretsKeyError(
             "a stored provider secret does not decrypt with WINBACK_SECRETS_KEY"
         ) from err
+
+
+def address_digest(settings: Settings, address: str) -> str:
+    """A keyed, one-way digest of a contact address (an email, lower-cased; a phone, E.164):
+    what the suppression list keeps of an erased shopper, so that the address can be matched
+    again without being stored. Keyed with ``WINBACK_PRIVACY_HASH_KEY``, else derived from the
+    secrets key, so it cannot be reversed by hashing guessed addresses without the server's key.
+    """
+    if settings.privacy_hash_key is not None:
+        key = settings.privacy_hash_key.get_secret_value().encode()
+    else:
+        key = hashlib.sha256(b"winback address digest|" + _secrets_key_bytes(settings)).digest()
+    normalised = address.strip().lower()
+    return "hmac-sha256:" + hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def _secrets_key_bytes(settings: Settings) -> bytes:
+    if settings.secrets_key is None:
+        return dev_key()
+    return settings.secrets_key.get_secret_value().encode()

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         "secrets at rest. Unset: a fixed dev key, with a warning.",
     )
 
+    privacy_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Keys the digest that the suppression list keeps of an erased shopper's "
+        "address. Unset: derived from the secrets key. Never change it once shoppers are erased.",
+    )
+
     sendgrid_api_key: SecretStr | None = None
     sendgrid_from_email: str = "winback@example.com"
     sendgrid_base_url: str = "https://api.sendgrid.com"
@@ -51,6 +57,11 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+    redrive_every_seconds: float | None = Field(
+        default=60,
+        description="How often each worker tells cart workflows the changes they missed while "
+        "Temporal was unreachable (0 or unset: never).",
+    )
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
