@@ -7,6 +7,7 @@ from winback.carts.cadence_models import CadenceVersion
 from winback.carts.discount_models import DiscountCode
 from winback.carts.models import Cart, CartEvent
 from winback.customers.consent_models import ConsentChange
+from winback.customers.identity import IdentitySecret
 from winback.customers.models import Customer
 from winback.feedback.models import AlertRulesVersion, Escalation, FeedbackAnswer, FeedbackCase
 from winback.messaging.models import Message, Suppression
@@ -14,6 +15,7 @@ from winback.messaging.provider_event_models import ProviderEvent
 from winback.messaging.template_models import MessageTemplate
 from winback.retailers.models import ApiKey, Retailer
 from winback.retailers.provider_settings import ProviderSettings
+from winback.retailers.publishable_keys import PublishableKey
 from winback.tasks.agent_models import Agent, Queue
 from winback.tasks.models import HumanTask
 
@@ -31,10 +33,12 @@ TABLES = (
     FeedbackAnswer,
     FeedbackCase,
     HumanTask,
+    IdentitySecret,
     Message,
     MessageTemplate,
     ProviderEvent,
     ProviderSettings,
+    PublishableKey,
     Queue,
     Retailer,
     Suppression,
