@@ -36,13 +36,18 @@ def _derived(settings: Settings, label: str) -> str:
     return hmac.new(seed, label.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def demo_credentials(settings: Settings) -> tuple[str, str]:
+    """The demo retailer's API key and its agent's token (the same on every start)."""
+    api_key = f"wb_{DEMO_RETAILER}_{_derived(settings, 'api-key')}"
+    return api_key, f"wba_{_derived(settings, 'agent-token')}"
+
+
 async def ensure_demo_store(
     session: AsyncSession, *, settings: Settings, origins: list[str], hash_key: Callable[[str], str]
 ) -> DemoStore:
     """The demo tenant, created if missing; ``origins`` are where the demo page is served;
     ``hash_key`` is the API's key hash (passed in: the core does not import the API)."""
-    api_key = f"wb_{DEMO_RETAILER}_{_derived(settings, 'api-key')}"
-    agent_token = f"wba_{_derived(settings, 'agent-token')}"
+    api_key, agent_token = demo_credentials(settings)
     if await session.get(Retailer, DEMO_RETAILER) is None:
         session.add(
             Retailer(

@@ -260,6 +260,7 @@
       var submit = el("button", { type: "submit", "class": "primary", text: t.send });
       var back = el("button", { type: "button", text: t.back });
       back.onclick = safe(choices);
+      input.oninput = tick.onchange = function () { error.textContent = ""; };
       var form = el("form", { novalidate: "novalidate", "aria-describedby": "wb-message" }, [
         el("label", { "for": "wb-phone", text: t.phone }), input,
         el("div", { "class": "consent" }, [tick, el("label", { "for": "wb-consent", text: t.consent })]),
