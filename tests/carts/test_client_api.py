@@ -1,6 +1,7 @@
 """The client endpoints winback.js calls with a publishable key: what a page may do, and what
 it can never read (other carts, personal data, configuration)."""
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -323,3 +324,58 @@ async def test_the_snippet_is_served_with_cache_headers(stack: Stack) -> None:
     assert again.status_code == 304
     assert len(response.content) < 40_000  # small: no framework
     assert (await stack.api.get("/demo/shop")).status_code == 404  # only in `winback dev`
+
+
+async def test_concurrent_first_events_of_one_cart_are_all_taken(stack: Stack) -> None:
+    """A page that sends its page view and its first item at once creates the cart twice: the
+    loser retries on the cart the winner made (it was a 500 when the retry read the retailer)."""
+    retailer = await stack.retailer()
+    key = await publishable_key(retailer)
+    browser = visitor()
+    answers = await asyncio.gather(
+        *(
+            client_post(stack, key, "/carts/c-race/events", event("activity"), browser)
+            for _ in range(6)
+        )
+    )
+    assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
+
+
+async def test_bad_client_input_is_a_4xx_naming_the_field(stack: Stack) -> None:
+    retailer = await stack.retailer()
+    key = await publishable_key(retailer)
+    secret = (await retailer.post("/v1/identity-secret", {})).json()["identity_secret"]
+    no_visitor = await stack.api.post(
+        "/v1/client/carts/c1/events",
+        params={"key": key},
+        json=event("activity"),
+        headers={"Origin": SHOP},
+    )
+    assert no_visitor.status_code == 422 and "X-Winback-Visitor" in no_visitor.json()["detail"]
+    no_key = await stack.api.post("/v1/client/carts/c1/events", json=event("activity"))
+    assert no_key.status_code == 401 and "key" in no_key.json()["detail"]
+    bad_items = await client_post(
+        stack, key, "/carts/c1/events", event("item_added", items=[{"sku": "x"}]), visitor()
+    )
+    assert bad_items.status_code == 422 and "items.0" in bad_items.json()["detail"]
+    signed_garbage = {
+        "email": "not-an-email",
+        "email_signature": sign_identity(secret, "not-an-email"),
+    }
+    bad_email = await client_post(
+        stack, key, "/carts/c1/events", event("activity", identity=signed_garbage), visitor()
+    )
+    assert bad_email.status_code == 422 and "identity" in bad_email.json()["detail"]
+    bad_cart = await client_post(stack, key, "/carts/a b/events", event("activity"), visitor())
+    assert bad_cart.status_code == 422
+
+
+async def test_another_retailers_key_sees_another_cart(stack: Stack) -> None:
+    alpha, beta = await stack.retailer("Alpha"), await stack.retailer("Beta")
+    await alpha.set_cadence(NUDGE_ONLY)
+    alpha_key, beta_key = await publishable_key(alpha), await publishable_key(beta)
+    browser = visitor()
+    await client_post(stack, alpha_key, "/carts/c1/events", event("exit_intent"), browser)
+    await eventually(lambda: nudge_of(stack, alpha_key, "c1", browser), what="alpha's nudge")
+    assert await nudge_of(stack, beta_key, "c1", browser) is None
+    assert (await beta.get("/v1/carts/c1")).status_code == 404

@@ -95,6 +95,7 @@ async def _record(
             await session.rollback()  # a concurrent first event created the cart or the event
             if attempt:
                 raise
+            await session.refresh(caller.retailer)  # the rollback expired it
     await apply_pending_changes(
         session, client, task_queue=settings.task_queue, retailer=caller.retailer, cart=cart
     )

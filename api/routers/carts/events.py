@@ -74,6 +74,7 @@ async def post_cart_event(
             await session.rollback()  # a concurrent first event created the cart or the event
             if attempt:
                 raise
+            await session.refresh(retailer)  # the rollback expired it: reload before reuse
     cart = recorded.cart
     actions = await apply_pending_changes(
         session, client, task_queue=settings.task_queue, retailer=retailer, cart=cart

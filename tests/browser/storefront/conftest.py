@@ -176,7 +176,7 @@ STORE_PAGE = """<!doctype html>
     };
   </script>
   <script src="{script}/winback/v1/winback.js" data-key="{key}" data-api="{api}"
-          data-min-time="0" data-idle="600" async></script>
+          data-min-time="0" data-idle="600" data-consent="{consent}" async></script>
 </body></html>"""
 
 
@@ -186,8 +186,10 @@ class Store:
 
     port: int
 
-    def url(self, *, host: str = "127.0.0.1", key: str, api: str, script: str) -> str:
-        query = httpx.QueryParams({"key": key, "api": api, "script": script})
+    def url(
+        self, *, host: str = "127.0.0.1", key: str, api: str, script: str, consent: str = ""
+    ) -> str:
+        query = httpx.QueryParams({"key": key, "api": api, "script": script, "consent": consent})
         return f"http://{host}:{self.port}/store?{query}"
 
     @property
@@ -203,6 +205,7 @@ async def store() -> AsyncIterator[Store]:
             STORE_PAGE.replace("{script}", q["script"])
             .replace("{key}", q["key"])
             .replace("{api}", q["api"])
+            .replace("{consent}", q.get("consent", ""))
         )
 
     port = free_port()
@@ -211,12 +214,14 @@ async def store() -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def screenshot() -> Callable[..., Any]:
-    """Saves a screenshot under docs/screenshots/ (small PNGs for the README)."""
+def screenshot(tmp_path: Path) -> Callable[..., Any]:
+    """Takes a screenshot (so a broken page shows in the test's output); with
+    ``WINBACK_SCREENSHOTS=1`` it refreshes the README's ones under docs/screenshots/."""
+    target = SCREENSHOTS if os.environ.get("WINBACK_SCREENSHOTS") == "1" else tmp_path
 
     async def take(page: Page, name: str, **kwargs: Any) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{name}.png"
         await page.screenshot(path=str(path), **kwargs)
         return path
 

@@ -264,3 +264,29 @@ async def test_the_page_still_works_when_winback_is_down(
     await page.get_by_role("button", name="Add to cart").click()
     await expect(page.get_by_text("1 items")).to_be_visible()
     assert await page.evaluate("typeof window.winback") == "undefined"
+
+
+async def test_the_consent_hook_holds_tracking_until_the_shopper_agrees(
+    live: Live, store: Store, page: Page
+) -> None:
+    shop = await live.retailer("scarves", [store.origin])
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/v1/client/" in r.url else None)
+    await page.goto(store.url(key=shop["key"], api=live.url, script=live.url, consent="required"))
+    await page.wait_for_function("window.winback && window.winback.version === '1'")
+    await page.get_by_role("button", name="Add to cart").click()
+    await expect(page.get_by_text("1 items")).to_be_visible()
+    assert calls == []  # nothing sent
+    assert await page.evaluate("document.cookie") == ""  # and no cookie set
+
+    await page.evaluate("window.winback.consent(true)")  # the cookie banner's "accept"
+    await page.get_by_role("button", name="Add to cart").click()
+    await page.wait_for_function("document.cookie.includes('winback_id=')")
+    async with live.http() as http:
+        cart_id = await page.evaluate("window.winback.cart.id()")
+
+        async def tracked() -> bool:
+            cart = await http.get(f"/v1/carts/{cart_id}", headers={"X-API-Key": shop["api_key"]})
+            return cart.status_code == 200 and len(cart.json()["items"]) == 2
+
+        await eventually(tracked, what="the cart after consent")
