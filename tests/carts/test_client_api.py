@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import RetailerClient, Stack
 from tests.conftest import test_settings as settings_for
@@ -62,6 +63,7 @@ async def nudge_of(stack: Stack, key: str, cart_id: str, browser: str) -> dict[s
     return response.json()["nudge"]  # type: ignore[no-any-return]
 
 
+@pytest.mark.both_databases
 async def test_publishable_keys_are_created_listed_and_rotated(stack: Stack) -> None:
     retailer = await stack.retailer()
     response = await retailer.post(
@@ -229,6 +231,7 @@ async def test_unsigned_contact_is_ignored_and_a_signed_one_counts(stack: Stack)
     assert (await cart(retailer, "c-f"))["customer_email"] is None
 
 
+@pytest.mark.both_databases
 async def test_callback_from_the_nudge_opens_a_task_with_the_cart_and_number(
     stack: Stack,
 ) -> None:
