@@ -150,6 +150,25 @@ async def test_back_on_a_phone_offers_help_before_leaving(
     await phone.close()
 
 
+async def test_a_fast_flick_to_the_top_on_a_phone_offers_help(
+    live: Live, context: BrowserContext
+) -> None:
+    phone = await context.browser.new_context(  # type: ignore[union-attr]
+        viewport={"width": 390, "height": 640}, is_mobile=True, has_touch=True
+    )
+    page = await phone.new_page()
+    await page.goto(f"{live.url}/demo/shop?min_time=0&idle=600")
+    await page.get_by_role("button", name="Add Trail runner to cart").tap()
+    await expect(page.get_by_text("Cart: 1 item", exact=True)).to_be_visible()
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await page.wait_for_function("window.scrollY > 600")
+    await page.evaluate("window.scrollTo(0, 0)")  # reaching for the address bar
+    await expect(page.get_by_role("dialog", name="Can we help?")).to_be_visible(
+        timeout=NUDGE_TIMEOUT
+    )
+    await phone.close()
+
+
 async def test_a_page_on_an_origin_the_key_does_not_allow_is_refused(
     live: Live, store: Store, page: Page
 ) -> None:
