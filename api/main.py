@@ -6,9 +6,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.client_access import install_client_cors
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
-from api.routers.carts import cadences, discounts, events
+from api.pages import demo
+from api.rate_limit import ClientRateLimiter
+from api.routers.carts import cadences, client, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup, privacy
 from api.routers.feedback import alert_rules, answers, cases
@@ -16,8 +19,8 @@ from api.routers.feedback import report as feedback_report
 from api.routers.integrations import connections as integration_connections
 from api.routers.integrations import webhooks as integration_webhooks
 from api.routers.messaging import outbox, templates, unsubscribe, webhooks
-from api.routers.platform import health
-from api.routers.retailers import providers, retailers
+from api.routers.platform import health, snippet
+from api.routers.retailers import providers, publishable_keys, retailers
 from api.routers.tasks import agents, queues, tasks
 from winback.platform.db import make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
@@ -48,8 +51,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.client_rate_limiter = ClientRateLimiter(
+        settings.client_rate_limit_per_key, settings.client_rate_limit_per_address
+    )
     install_error_handlers(app)
     install_metrics(app)
+    install_client_cors(app)
     routers = (
         health,
         retailers,
@@ -74,7 +81,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         privacy,
         integration_connections,
         integration_webhooks,
+        publishable_keys,
+        client,
+        snippet,
     )
     for router in routers:
         app.include_router(router.router)
+    if settings.demo_store:  # only the embedded dev stack serves the demo storefront
+        app.include_router(demo.router)
     return app

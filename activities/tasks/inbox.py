@@ -56,10 +56,14 @@ class TaskInboxActivities:
                     details.setdefault("cart_value", ctx.cart.value)
                     details.setdefault("currency", ctx.cart.currency)
                     details.setdefault("items", ctx.cart.items)
+                    if ctx.cart.callback_phone:  # typed into the nudge's "call me back" form
+                        details.setdefault("callback_phone", ctx.cart.callback_phone)
                     if ctx.customer is not None:
                         details.setdefault("shopper_name", ctx.customer.name)
                         details.setdefault("shopper_phone", ctx.customer.phone)
                         details.setdefault("shopper_email", ctx.customer.email)
+                    if not details.get("shopper_phone") and ctx.cart.callback_phone:
+                        details["shopper_phone"] = ctx.cart.callback_phone
             elif spec.case_id:
                 case = await session.get(FeedbackCase, int(spec.case_id))
                 customer = (

@@ -1,5 +1,6 @@
 """Cart events in: stored cheaply, and turned into as few workflow actions as possible."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -243,3 +244,17 @@ async def test_a_national_phone_number_is_read_in_the_stores_country(stack: Stac
     assert refused.status_code == 422
     assert refused.json()["detail"].startswith("customer.phone: '12' is not")
     assert (await retailer.get("/v1/carts/c2")).status_code == 404
+
+
+async def test_concurrent_first_events_of_one_cart_are_all_accepted(stack: Stack) -> None:
+    """The loser of the race to create the cart retries; its retry used to read the retailer
+    the rollback had expired (a 500)."""
+    retailer = await stack.retailer()
+    body = {"type": "activity"}
+    answers = await asyncio.gather(
+        *(
+            retailer.post("/v1/carts/c-race/events", {**body, "event_id": f"race-{n}"})
+            for n in range(6)
+        )
+    )
+    assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]

@@ -8,6 +8,7 @@ Minor edits (items, page views) change the row and nothing in Temporal.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Self
@@ -152,17 +153,25 @@ def is_write_conflict(err: Exception) -> bool:
 
 
 async def store_event(
-    session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
+    session: AsyncSession,
+    *,
+    retailer: Retailer,
+    cart_id: str,
+    event: CartEventIn,
+    also: Callable[[RecordedEvent], None] | None = None,
 ) -> RecordedEvent:
     """Records the event and commits it, retrying when a concurrent request for the same cart
     wins a race: the retry then finds the cart (or the event: a duplicate) that request made.
 
     A rollback expires every object in the session, the caller's retailer too; it is read
     again before the retry (an expired attribute would be loaded lazily, which async sessions
-    cannot do: that was the ``MissingGreenlet`` behind the 500s)."""
+    cannot do: that was the ``MissingGreenlet`` behind the 500s). ``also`` changes the recorded
+    cart in the same transaction (e.g. what the browser route knows of its visitor)."""
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             recorded = await record_event(session, retailer=retailer, cart_id=cart_id, event=event)
+            if also is not None:
+                also(recorded)
             await session.commit()
             return recorded
         except (IntegrityError, OperationalError) as err:

@@ -54,6 +54,11 @@ class Cart(SQLModel, table=True):
     opt_out_signalled: bool = False
     callback_requested: bool = False
     callback_signalled: bool = False
+    # The storefront snippet: the browser that owns the cart (a hash of its first-party id), and
+    # the number a shopper typed into the nudge's "call me back" form (E.164). That number only
+    # goes on the callback task; it is never the customer's contact, so nothing automated uses it.
+    visitor_hash: str | None = Field(default=None, max_length=64)
+    callback_phone: str | None = Field(default=None, max_length=20)
 
     created_at: datetime = utc_column(nullable=False, default_now=True)
 

@@ -122,7 +122,7 @@ async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) ->
 
 
 async def dev() -> None:
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"demo_store": True})  # /demo/shop on
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         temporal_binary(),
@@ -150,7 +150,9 @@ async def dev() -> None:
         await register_search_attributes(client, settings.temporal_namespace)
         log.info(
             "Winback is up: API http://%s:%s/docs · Temporal UI http://localhost:8233 · "
-            "outbox GET /v1/outbox · Ctrl-C stops everything",
+            "demo store http://%s:%s/demo/shop · outbox GET /v1/outbox · Ctrl-C stops everything",
+            settings.api_host,
+            settings.api_port,
             settings.api_host,
             settings.api_port,
         )

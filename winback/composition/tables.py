@@ -9,6 +9,7 @@ from winback.carts.models import Cart, CartEvent
 from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
 from winback.customers.privacy_models import PrivacyRequest
+from winback.customers.signed_identity import IdentitySecret
 from winback.feedback.models import AlertRulesVersion, Escalation, FeedbackAnswer, FeedbackCase
 from winback.integrations.cart_links import PlatformCartLink
 from winback.integrations.connections import PlatformConnection
@@ -18,6 +19,7 @@ from winback.messaging.provider_event_models import ProviderEvent
 from winback.messaging.template_models import MessageTemplate
 from winback.retailers.models import ApiKey, Retailer
 from winback.retailers.provider_settings import ProviderSettings
+from winback.retailers.publishable_keys import PublishableKey
 from winback.tasks.agent_models import Agent, Queue
 from winback.tasks.models import HumanTask
 
@@ -35,6 +37,7 @@ TABLES = (
     FeedbackAnswer,
     FeedbackCase,
     HumanTask,
+    IdentitySecret,
     Message,
     MessageTemplate,
     PlatformCartLink,
@@ -42,6 +45,7 @@ TABLES = (
     PrivacyRequest,
     ProviderEvent,
     ProviderSettings,
+    PublishableKey,
     Queue,
     Retailer,
     Suppression,

@@ -116,10 +116,38 @@ class CustomerView(BaseModel):
     open_tasks: list[TaskPublic] = Field(description="About their carts and their cases.")
 
 
+class CallbackCartView(CartView):
+    open_tasks: list[TaskPublic] = Field(description="The callback task and any other open one.")
+
+
 class CustomerLookup(BaseModel):
     phone: str | None = Field(description="The phone searched for, as E.164.")
     email: str | None
     customers: list[CustomerView]
+    callback_carts: list[CallbackCartView] = Field(
+        default_factory=list,
+        description="Carts whose shopper typed this number into the on-site 'call me back' "
+        "form. Not verified: the number is used for that callback only.",
+    )
+
+
+async def find_callback_carts(
+    session: AsyncSession, *, retailer: Retailer, phone: str, now: datetime
+) -> list[CallbackCartView]:
+    """Carts whose shopper asked, on the site, to be called back at this E.164 number."""
+    carts = (
+        await session.exec(
+            select(Cart)
+            .where(Cart.retailer_id == retailer.id, Cart.callback_phone == phone)
+            .order_by(col(Cart.last_activity_at).desc())
+            .limit(MAX_CARTS)
+        )
+    ).all()
+    views = []
+    for cart in carts:
+        tasks = await _open_tasks(session, retailer.id, None, [cart.cart_id], [], now)
+        views.append(CallbackCartView(**_cart_view(retailer, cart).model_dump(), open_tasks=tasks))
+    return views
 
 
 async def find_customers(
@@ -288,18 +316,20 @@ async def _recent_answers(
 async def _open_tasks(
     session: AsyncSession,
     retailer_id: str,
-    customer_id: int,
+    customer_id: int | None,
     cart_ids: Sequence[str],
     case_ids: Sequence[str],
     now: datetime,
 ) -> list[TaskPublic]:
     """Tasks about the customer: by the row's customer, or about one of their carts or open
     cases (a case's tasks name the case, not the customer)."""
-    about = [col(HumanTask.customer_id) == customer_id]
+    about = [col(HumanTask.customer_id) == customer_id] if customer_id is not None else []
     if cart_ids:
         about.append(col(HumanTask.cart_id).in_(cart_ids))
     if case_ids:
         about.append(col(HumanTask.case_id).in_(case_ids))
+    if not about:
+        return []
     rows = await session.exec(
         select(HumanTask)
         .where(

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
         "Temporal was unreachable (0 or unset: never).",
     )
 
+    client_rate_limit_per_key: str = Field(
+        default="1200/minute",
+        description="Requests a publishable key may make to /v1/client (``limits`` notation).",
+    )
+    client_rate_limit_per_address: str = Field(
+        default="120/minute", description="Requests one client address may make with one key."
+    )
+    demo_store: bool = Field(
+        default=False,
+        description="Serve the demo storefront at /demo/shop (``winback dev`` turns it on).",
+    )
+
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
     def _sendgrid_key(cls, value: str | None) -> str | None:

@@ -11,12 +11,12 @@ from temporalio.service import RPCError
 from api.deps import RetailerDep, SessionDep, SettingsDep, TemporalClientDep
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
 from winback.carts.models import Cart
+from winback.carts.nudges import pending_nudges
 from winback.carts.workflow_sync import cart_workflow_id, tell_workflow
 from winback.customers.models import Customer
 from winback.messaging.models import Message, MessagePublic
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.carts.types import CartState
-from workflows.vocabulary import MessageStatus
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
 CartId = Annotated[str, Path(pattern=CART_ID_PATTERN, description="The storefront's cart id.")]
@@ -114,16 +114,7 @@ async def read_pending_nudges(
 ) -> list[MessagePublic]:
     """On-site nudges waiting to be shown; the storefront polls this. Reply with a
     `nudge_reply` event (chat, callback or dismiss)."""
-    rows = await session.exec(
-        select(Message)
-        .where(
-            Message.retailer_id == retailer.id,
-            Message.cart_id == cart_id,
-            Message.channel == "onsite",
-            Message.status == MessageStatus.PENDING,
-        )
-        .order_by(col(Message.id))
-    )
+    rows = await pending_nudges(session, retailer_id=retailer.id, cart_id=cart_id)
     return [MessagePublic.model_validate(m) for m in rows]
 
 

@@ -8,7 +8,12 @@ from fastapi.exceptions import RequestValidationError
 from api.deps import CallerRetailerDep, SessionDep
 from winback.customers.identity import EMAIL_PATTERN
 from winback.customers.phones import normalize_phone
-from winback.customers.view import CustomerLookup, customer_view, find_customers
+from winback.customers.view import (
+    CustomerLookup,
+    customer_view,
+    find_callback_carts,
+    find_customers,
+)
 from winback.platform.clock import utcnow
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -37,7 +42,8 @@ async def lookup_customer(
     each, their contact and consent, open and recent carts with items and links, recent on-site
     activity, every message and nudge sent with its delivery state, their open feedback cases
     and latest survey answers, and the tasks still open about them (their carts' and their
-    cases'). Works with an agent's token or the retailer's API key."""
+    cases'), plus `callback_carts`: carts whose shopper asked on the site to be called back
+    at this number. Works with an agent's token or the retailer's API key."""
     if (phone is None) == (email is None):
         raise _invalid("phone", "give exactly one of 'phone' or 'email'")
     e164 = None
@@ -49,13 +55,17 @@ async def lookup_customer(
     if email is not None and not EMAIL_PATTERN.fullmatch(email):
         raise _invalid("email", f"{email!r} is not an email address")
     customers = await find_customers(session, retailer_id=retailer.id, phone=e164, email=email)
-    if not customers:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer with {phone or email!r}")
     now = utcnow()
+    callbacks = (
+        await find_callback_carts(session, retailer=retailer, phone=e164, now=now) if e164 else []
+    )
+    if not customers and not callbacks:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer with {phone or email!r}")
     return CustomerLookup(
         phone=e164,
         email=email.lower() if email else None,
         customers=[
             await customer_view(session, retailer=retailer, customer=c, now=now) for c in customers
         ],
+        callback_carts=callbacks,
     )
