@@ -2,24 +2,29 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
+from api.pages.console import install_console
 from api.routers.carts import cadences, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup
 from api.routers.feedback import alert_rules, answers, cases
 from api.routers.feedback import report as feedback_report
-from api.routers.messaging import outbox, templates, unsubscribe, webhooks
+from api.routers.messaging import outbox, templates, unsubscribe, voice_inbound, webhooks
 from api.routers.platform import health
 from api.routers.retailers import providers, retailers
 from api.routers.tasks import agents, queues, tasks
 from winback.platform.db import create_tables, make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import connect
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -67,7 +72,10 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         cases,
         unsubscribe,
         webhooks,
+        voice_inbound,
     )
     for router in routers:
         app.include_router(router.router)
+    install_console(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -16,6 +16,7 @@ from winback.retailers.models import ApiKey, Retailer
 from winback.retailers.provider_settings import ProviderSettings
 from winback.tasks.agent_models import Agent, Queue
 from winback.tasks.models import HumanTask
+from winback.tasks.screen_pop_models import ScreenPop
 
 TABLES = (
     Agent,
@@ -37,6 +38,7 @@ TABLES = (
     ProviderSettings,
     Queue,
     Retailer,
+    ScreenPop,
     Suppression,
 )
 metadata = SQLModel.metadata

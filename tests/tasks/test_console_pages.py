@@ -1,0 +1,190 @@
+"""The agents' console over HTTP (no browser): sign-in and sessions, CSRF, retailer scoping,
+and the signed inbound-call webhook that pops the caller's panel. The browser tests in
+``tests/browser/console/`` drive the same pages in Chromium."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from tests.conftest import RetailerClient, Stack
+from tests.support.agents import AgentClient, add_agent
+from tests.support.api import eventually
+from tests.support.helpers import ALL_CONSENT, SHOPPER, cadence, items
+from winback.tasks.screen_pop_models import ScreenPop
+
+CALL_CADENCE = cadence({"channel": "agent_call", "delay": "1h", "sla": "4h"})
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def sign_in(stack: Stack, agent: AgentClient) -> httpx.AsyncClient:
+    """A browser-like client (its own cookie jar) signed in as ``agent``."""
+    browser = httpx.AsyncClient(transport=stack.api._transport, base_url="http://test")
+    page = await browser.get("/console/sign-in")
+    csrf = CSRF.search(page.text)
+    assert csrf is not None
+    signed = await browser.post(
+        "/console/sign-in", data={"token": agent.token, "csrf_token": csrf.group(1)}
+    )
+    assert signed.status_code == 303, signed.text
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    return browser
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found is not None
+    return found.group(1)
+
+
+async def open_call_task(retailer: RetailerClient, agent: AgentClient) -> dict[str, Any]:
+    await retailer.event(
+        "c1",
+        "item_added",
+        items=items(450.0),
+        customer=SHOPPER,
+        consent=ALL_CONSENT,
+        page="/products/boots",
+    )
+    await retailer.stack.env.sleep(timedelta(hours=2))
+    (task,) = await eventually(agent.tasks, what="the call task")
+    return task
+
+
+@pytest.fixture
+async def acme(stack: Stack) -> RetailerClient:
+    retailer = await stack.retailer("Acme")
+    await retailer.set_cadence(CALL_CADENCE)
+    return retailer
+
+
+async def test_pages_need_a_session_and_a_wrong_token_is_refused_in_words(
+    stack: Stack, acme: RetailerClient
+) -> None:
+    anonymous = await stack.api.get("/console?view=mine")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/console/sign-in?next=%2Fconsole%3Fview%3Dmine"
+
+    page = await stack.api.get("/console/sign-in")
+    wrong = await stack.api.post(
+        "/console/sign-in", data={"token": "wba_nope", "csrf_token": csrf_of(page.text)}
+    )
+    assert wrong.status_code == 401
+    assert "not an agent&#39;s token" in wrong.text
+
+    forged = await stack.api.post("/console/sign-in", data={"token": "x", "csrf_token": "forged"})
+    assert forged.status_code == 403
+
+
+async def test_an_agent_signs_in_works_a_task_and_signs_out(
+    stack: Stack, acme: RetailerClient
+) -> None:
+    ana = await add_agent(acme, "ana")
+    task = await open_call_task(acme, ana)
+    browser = await sign_in(stack, ana)
+    inbox = await browser.get("/console")
+    assert inbox.status_code == 200
+    assert task["title"] in inbox.text
+
+    no_token = await browser.post(f"/console/tasks/{task['id']}/claim", data={})
+    assert no_token.status_code == 403
+    assert (await ana.task(task["id"]))["status"] == "open"
+
+    claimed = await browser.post(
+        f"/console/tasks/{task['id']}/claim",
+        data={"csrf_token": csrf_of(inbox.text)},
+        headers={"HX-Request": "true"},
+    )
+    assert "Claimed. It is yours." in claimed.text
+    assert (await ana.task(task["id"]))["claimed_by"] == "ana"
+
+    page = await browser.get(f"/console/tasks/{task['id']}")
+    assert "Item 0" in page.text and "/products/boots" in page.text
+    refused = await browser.post(
+        f"/console/tasks/{task['id']}/complete",
+        data={"csrf_token": csrf_of(page.text), "outcome": "teleported"},
+    )
+    assert refused.status_code == 409
+    assert "The workflow does not accept that outcome." in refused.text
+    done = await browser.post(
+        f"/console/tasks/{task['id']}/complete",
+        data={"csrf_token": csrf_of(page.text), "outcome": "voicemail", "notes": "left one"},
+    )
+    assert done.status_code == 303
+    assert (await ana.task(task["id"]))["status"] == "done"
+
+    out = await browser.post("/console/sign-out", data={"csrf_token": csrf_of(page.text)})
+    assert out.status_code == 303
+    assert (await browser.get("/console")).status_code == 303
+    await browser.aclose()
+
+
+async def test_another_retailers_agent_sees_none_of_it(stack: Stack, acme: RetailerClient) -> None:
+    ana = await add_agent(acme, "ana")
+    task = await open_call_task(acme, ana)
+    other = await stack.retailer("Other")
+    eve = await add_agent(other, "eve", is_supervisor=True)
+    browser = await sign_in(stack, eve)
+    inbox = await browser.get("/console?view=all")
+    assert task["title"] not in inbox.text
+    assert (await browser.get(f"/console/tasks/{task['id']}")).status_code == 404
+    claim = await browser.post(
+        f"/console/tasks/{task['id']}/claim", data={"csrf_token": csrf_of(inbox.text)}
+    )
+    assert claim.status_code == 303
+    assert (await ana.task(task["id"]))["status"] == "open"
+    lookup = await browser.get("/console/customers", params={"q": SHOPPER["phone"]})
+    assert lookup.status_code == 404
+    await browser.aclose()
+
+
+def twilio_signature(token: str, url: str, form: dict[str, str]) -> str:
+    return str(RequestValidator(token).compute_signature(url, form))
+
+
+async def test_an_inbound_call_is_popped_once_and_queued_or_forwarded(
+    stack: Stack, acme: RetailerClient
+) -> None:
+    ana = await add_agent(acme, "ana")
+    await open_call_task(acme, ana)
+    path = f"/v1/webhooks/twilio/{acme.id}/voice-inbound"
+    form = {"CallSid": "CA" + "1" * 32, "From": "(415) 555-2671", "To": "+14155550000"}
+    unsigned = await stack.api.post(path, data=form)
+    assert unsigned.status_code == 403
+
+    token = "test-twilio-auth-token"
+    providers = await acme.put("/v1/providers", {"twilio_auth_token": token})
+    assert providers.status_code in (200, 422), providers.text
+    if providers.status_code == 422:  # a token alone is not a whole provider: set an account
+        providers = await acme.put(
+            "/v1/providers",
+            {
+                "twilio_account_sid": "AC" + "0" * 32,
+                "twilio_auth_token": token,
+                "twilio_from_number": "+14155550000",
+            },
+        )
+        assert providers.status_code == 200, providers.text
+    url = "http://localhost:8000" + path
+    headers = {"X-Twilio-Signature": twilio_signature(token, url, form)}
+    answered = await stack.api.post(path, data=form, headers=headers)
+    assert answered.status_code == 200, answered.text
+    assert "<Enqueue>default</Enqueue>" in answered.text
+    again = await stack.api.post(path, data=form, headers=headers)
+    assert again.status_code == 200
+    async with stack.sessions() as session:
+        from sqlmodel import select
+
+        pops = (await session.exec(select(ScreenPop))).all()
+    assert len(pops) == 1 and pops[0].caller == "+14155552671"
+    assert pops[0].customer_id is not None
+
+    await acme.put("/v1/providers", {"inbound_call_forward_to": "+1 415 555 0199"})
+    form["CallSid"] = "CA" + "2" * 32
+    headers = {"X-Twilio-Signature": twilio_signature(token, url, form)}
+    forwarded = await stack.api.post(path, data=form, headers=headers)
+    assert "<Dial>+14155550199</Dial>" in forwarded.text
