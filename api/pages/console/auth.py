@@ -88,7 +88,7 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
-def _safe_next(next_url: str | None) -> str:
+def safe_next(next_url: str | None) -> str:
     """Only a page of the console: never another site (an open redirect)."""
     if next_url and next_url.startswith("/console") and not next_url.startswith("//"):
         return next_url
@@ -100,7 +100,7 @@ def _sign_in_page(request: Request, next_url: str, error: str | None, code: int)
     response = render(
         request,
         "console/sign_in.html",
-        {"csrf": csrf, "next": _safe_next(next_url), "error": error},
+        {"csrf": csrf, "next": safe_next(next_url), "error": error},
         status_code=code,
     )
     response.set_cookie(
@@ -147,7 +147,7 @@ async def sign_in(
             "That token is not an agent's token. Check it and try again.",
             status.HTTP_401_UNAUTHORIZED,
         )
-    response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     console_cookies(settings).start(
         response,
         kind=AGENT,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, TemporalClientDep
 from api.live import bell_of
-from api.pages.console.auth import ConsoleActionDep, ConsoleUser, ConsoleUserDep
+from api.pages.console.auth import ConsoleActionDep, ConsoleUser, ConsoleUserDep, safe_next
 from api.pages.console.refusals import REFUSALS, in_words
 from api.pages.console.templating import render
 from api.routers.tasks.tasks import TaskId
@@ -36,6 +36,7 @@ from winback.tasks.supervision import may_reassign
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
+BackDep = Annotated[str, Form(max_length=2000, description="The page to go back to.")]
 VIEW_NAMES = {InboxView.MINE: "Mine", InboxView.QUEUES: "My queues", InboxView.ALL: "All"}
 
 
@@ -124,10 +125,11 @@ async def _row_answer(
     task_id: str,
     message: str | None,
     ok: bool,
+    back: str,
 ) -> Response:
     bell_of(request.app).ring()
-    if not request.headers.get("HX-Request"):
-        return RedirectResponse("/console", status_code=status.HTTP_303_SEE_OTHER)
+    if not request.headers.get("HX-Request"):  # a plain form post: back to the page it was on
+        return RedirectResponse(safe_next(back), status_code=status.HTTP_303_SEE_OTHER)
     if task is None:
         return render(request, "console/_gone_row.html", {"task_id": task_id})
     now = utcnow()
@@ -155,6 +157,7 @@ async def claim(
     user: ConsoleActionDep,
     session: SessionDep,
     client: TemporalClientDep,
+    back: BackDep = "/console",
 ) -> Response:
     """Claims the task for me; if someone was quicker, the row says who holds it."""
     task = await _task(session, user, task_id)
@@ -168,7 +171,7 @@ async def claim(
         except REFUSALS as exc:
             message = in_words(exc)
             task = await _task(session, user, task_id)
-    return await _row_answer(request, session, user, task, task_id, message, ok)
+    return await _row_answer(request, session, user, task, task_id, message, ok, back)
 
 
 @router.post("/tasks/{task_id:path}/release", response_class=HTMLResponse)
@@ -178,6 +181,7 @@ async def release(
     user: ConsoleActionDep,
     session: SessionDep,
     client: TemporalClientDep,
+    back: BackDep = "/console",
 ) -> Response:
     """Gives a task I hold back to its queue."""
     task = await _task(session, user, task_id)
@@ -191,7 +195,7 @@ async def release(
         except REFUSALS as exc:
             message = in_words(exc)
             task = await _task(session, user, task_id)
-    return await _row_answer(request, session, user, task, task_id, message, ok)
+    return await _row_answer(request, session, user, task, task_id, message, ok, back)
 
 
 @router.post("/tasks/{task_id:path}/reassign", response_class=HTMLResponse)
@@ -202,6 +206,7 @@ async def reassign(
     session: SessionDep,
     client: TemporalClientDep,
     to_agent_id: Annotated[str, Form(max_length=60)] = "",
+    back: BackDep = "/console",
 ) -> Response:
     """Hands the task to another agent (supervisors, as in the JSON API)."""
     task = await _task(session, user, task_id)
@@ -227,4 +232,4 @@ async def reassign(
             except REFUSALS as exc:
                 message = in_words(exc)
                 task = await _task(session, user, task_id)
-    return await _row_answer(request, session, user, task, task_id, message, ok)
+    return await _row_answer(request, session, user, task, task_id, message, ok, back)

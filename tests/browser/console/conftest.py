@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import Stack, test_settings
@@ -46,8 +47,9 @@ async def browser() -> AsyncIterator[Any]:
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: CI must install chromium for the browser tests")
         pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=10_000)  # a slow, shared machine; still no sleeps
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
@@ -82,7 +84,7 @@ async def live(
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     settings = test_settings(database_url, task_queue).model_copy(
-        update={"public_base_url": base_url, "twilio_auth_token": TWILIO_AUTH_TOKEN}
+        update={"public_base_url": base_url, "twilio_auth_token": SecretStr(TWILIO_AUTH_TOKEN)}
     )
     app = build_app(settings, temporal=time_skipping_env.client)
     server = uvicorn.Server(
