@@ -117,12 +117,12 @@ async def live(
 
 
 @pytest.fixture
-async def new_context(browser: Any) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
+async def new_context(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     """Makes fresh browser contexts (1280 by 800), closed at the end of the test."""
     contexts: list[Any] = []
 
     async def make(**options: Any) -> Any:
-        context = await browser.new_context(viewport=VIEWPORT, **options)
+        context = await browser.new_context(**{"viewport": VIEWPORT, **options})
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context
@@ -133,5 +133,5 @@ async def new_context(browser: Any) -> AsyncIterator[Callable[[], Awaitable[Any]
 
 
 @pytest.fixture
-async def context(new_context: Callable[[], Awaitable[Any]]) -> Any:
+async def context(new_context: Callable[..., Awaitable[Any]]) -> Any:
     return await new_context()
