@@ -66,10 +66,17 @@ class SessionCookies:
         self._secure = settings.public_base_url.startswith("https://")
 
     def start(
-        self, response: Response, *, kind: str, subject: str, retailer_id: str, credential: str
+        self,
+        response: Response,
+        *,
+        kind: str,
+        subject: str,
+        retailer_id: str,
+        credential: str,
+        now: int | None = None,
     ) -> WebSession:
-        """A new session (a new CSRF token too) set on ``response``."""
-        now = int(time.time())
+        """A new session (a new CSRF token too) set on ``response``; ``now`` is for tests."""
+        now = int(time.time()) if now is None else now
         session = WebSession(
             kind=kind,
             subject=subject,

@@ -188,3 +188,36 @@ async def test_an_inbound_call_is_popped_once_and_queued_or_forwarded(
     headers = {"X-Twilio-Signature": twilio_signature(token, url, form)}
     forwarded = await stack.api.post(path, data=form, headers=headers)
     assert "<Dial>+14155550199</Dial>" in forwarded.text
+
+
+async def test_the_supervisor_sees_queue_load_past_sla_escalations_and_agents(
+    stack: Stack, acme: RetailerClient
+) -> None:
+    ana = await add_agent(acme, "ana")
+    sue = await add_agent(acme, "sue", is_supervisor=True, email="sue@acme.example")
+    queue = await acme.put("/v1/queues/default", {"supervisor_id": "sue"})
+    assert queue.status_code in (200, 201), queue.text
+    task = await open_call_task(acme, ana)
+
+    agent_view = await sign_in(stack, ana)
+    assert (await agent_view.get("/console/supervisor")).status_code == 403
+    inbox = await agent_view.get("/console?view=all")  # not a view agents have: my queues
+    assert 'data-view="all"' not in inbox.text
+    await agent_view.aclose()
+
+    await stack.env.sleep(timedelta(hours=5))  # past the 4 h SLA: the task escalates
+
+    async def escalated() -> bool:
+        return int((await ana.task(task["id"]))["escalation_level"]) > 0
+
+    await eventually(escalated, what="the escalation")
+    supervisor = await sign_in(stack, sue)
+    page = await supervisor.get("/console/supervisor")
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", page.text)
+    assert "Queue load" in text and '<th scope="row">default</th><td>1</td>' in text
+    assert task["title"] in text and "Escalated \N{MULTIPLICATION SIGN}1" in text
+    assert "level 1" in text
+    inbox = await supervisor.get("/console?view=all")
+    assert 'data-view="all"' in inbox.text and "Overdue" in inbox.text
+    await supervisor.aclose()
