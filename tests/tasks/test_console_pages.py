@@ -116,6 +116,12 @@ async def test_an_agent_signs_in_works_a_task_and_signs_out(
     )
     assert done.status_code == 303
     assert (await ana.task(task["id"]))["status"] == "done"
+    late = await browser.post(
+        f"/console/tasks/{task['id']}/complete",
+        data={"csrf_token": csrf_of(page.text), "outcome": "voicemail"},
+    )
+    assert late.status_code == 409
+    assert re.search(r"already finished|no longer open", late.text), late.text
 
     out = await browser.post("/console/sign-out", data={"csrf_token": csrf_of(page.text)})
     assert out.status_code == 303
@@ -220,4 +226,11 @@ async def test_the_supervisor_sees_queue_load_past_sla_escalations_and_agents(
     assert "level 1" in text
     inbox = await supervisor.get("/console?view=all")
     assert 'data-view="all"' in inbox.text and "Overdue" in inbox.text
+    bo = await add_agent(acme, "bo")
+    handed = await supervisor.post(
+        f"/console/tasks/{task['id']}/reassign",
+        data={"csrf_token": csrf_of(inbox.text), "to_agent_id": bo.id},
+    )
+    assert handed.status_code == 303
+    assert (await ana.task(task["id"]))["claimed_by"] == "bo"
     await supervisor.aclose()

@@ -138,13 +138,15 @@ async def test_two_agents_race_to_claim_and_the_loser_sees_it_taken(
 ) -> None:
     ana = await add_agent(acme, "ana")
     bo = await add_agent(acme, "bo")
+    cy = await add_agent(acme, "cy")  # watches without clicking: learns of the claim live
     task = await open_call_task(acme, ana)
     pages: dict[str, Page] = {}
-    for agent in (ana, bo):
+    for agent in (ana, bo, cy):
         page = await (await new_context()).new_page()
         await sign_in(page, live, agent)
         await expect(row(page, task)).to_be_visible()
         pages[agent.id] = page
+    watcher = pages.pop("cy")
 
     await asyncio.gather(
         *(
@@ -163,6 +165,8 @@ async def test_two_agents_race_to_claim_and_the_loser_sees_it_taken(
     await expect(row(pages[winner], task).locator(".state")).to_have_text("Yours")
     await expect(row(pages[loser], task)).to_have_class(re.compile(r"\btaken\b"))
     await expect(row(pages[loser], task).locator(".state")).to_have_text(f"Taken by {winner}")
+    await expect(row(watcher, task)).to_have_class(re.compile(r"\btaken\b"))
+    await expect(row(watcher, task).locator(".state")).to_have_text(f"Taken by {winner}")
     await expect(
         row(pages[loser], task).get_by_role("button", name=re.compile("^Claim"))
     ).to_have_count(0)
