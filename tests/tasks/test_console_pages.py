@@ -234,3 +234,42 @@ async def test_the_supervisor_sees_queue_load_past_sla_escalations_and_agents(
     assert handed.status_code == 303
     assert (await ana.task(task["id"]))["claimed_by"] == "bo"
     await supervisor.aclose()
+
+
+async def test_a_call_pops_for_the_queue_its_cart_routes_to_and_for_supervisors(
+    stack: Stack, acme: RetailerClient
+) -> None:
+    shoes = await acme.put("/v1/queues/shoes", {"skills": ["category:shoes"]})
+    assert shoes.status_code in (200, 201), shoes.text
+    ana = await add_agent(acme, "ana", queues=["shoes"])
+    bo = await add_agent(acme, "bo", queues=["default"])
+    sue = await add_agent(acme, "sue", is_supervisor=True, queues=[])
+    await acme.event(
+        "c9",
+        "item_added",
+        items=[{"sku": "B1", "name": "Boot", "price": 90.0, "category": "Shoes"}],
+        customer=SHOPPER,
+        consent=ALL_CONSENT,
+    )
+    async with stack.sessions() as session:
+        from winback.platform.clock import utcnow
+        from winback.retailers.models import Retailer
+        from winback.tasks.inbox import find_agent
+        from winback.tasks.screen_pops import pops_for, record_inbound_call
+
+        retailer = await session.get(Retailer, acme.id)
+        assert retailer is not None
+        pop = await record_inbound_call(
+            session, retailer=retailer, call_sid="CA9", caller="+1 415-555-2671", at=utcnow()
+        )
+        assert pop.queue == "shoes" and pop.customer_id is not None
+        unknown = await record_inbound_call(
+            session, retailer=retailer, call_sid="CA10", caller="anonymous", at=utcnow()
+        )
+        assert unknown.customer_id is None and unknown.queue == "default"
+        seen = {}
+        for agent in (ana, bo, sue):
+            row = await find_agent(session, retailer_id=acme.id, agent_id=agent.id)
+            assert row is not None
+            seen[agent.id] = [p.call_sid for p in await pops_for(session, agent=row, after_id=0)]
+    assert seen == {"ana": ["CA9"], "bo": ["CA10"], "sue": ["CA9", "CA10"]}
