@@ -273,3 +273,93 @@ async def test_a_call_pops_for_the_queue_its_cart_routes_to_and_for_supervisors(
             assert row is not None
             seen[agent.id] = [p.call_sid for p in await pops_for(session, agent=row, after_id=0)]
     assert seen == {"ana": ["CA9"], "bo": ["CA10"], "sue": ["CA9", "CA10"]}
+
+
+async def test_case_tasks_offer_the_taxonomy_and_resolution_codes_as_choices(stack: Stack) -> None:
+    from tests.feedback.test_cases_api import ANA, RULES, next_task, work
+
+    acme = await stack.retailer("Acme")
+    assert (await acme.put("/v1/alert-rules", RULES)).status_code == 201
+    assert (await acme.put("/v1/queues/store-a", {})).status_code == 201
+    ana = await add_agent(acme, "ana", queues=["store-a"])
+    posted = await acme.post(
+        "/v1/feedback",
+        {
+            "idempotency_key": "survey-1",
+            "channel": "email",
+            "scale": "nps",
+            "score": 3,
+            "comment": "My order came two weeks late",
+            "customer": ANA,
+            "consent": {"email": True},
+            "business_unit": "store-a",
+        },
+    )
+    assert posted.status_code == 201, posted.text
+    case_id = posted.json()["case_id"]
+    await work(ana, await next_task(stack, ana, case_id, "contact_customer"), outcome="reached")
+
+    browser = await sign_in(stack, ana)
+    cause = await next_task(stack, ana, case_id, "root_cause")
+    page = await browser.get(f"/console/tasks/{cause['id']}")
+    assert '<select id="category" name="category" required>' in page.text
+    assert all(f'value="{c}"' in page.text for c in RULES["root_causes"])
+    assert "two weeks late" in page.text  # the answer that opened the case, beside the form
+    csrf = csrf_of(page.text)
+    await browser.post(f"/console/tasks/{cause['id']}/claim", data={"csrf_token": csrf})
+    allowed = cause["allowed_outcomes"][0]
+    refused = await browser.post(
+        f"/console/tasks/{cause['id']}/complete",
+        data={"csrf_token": csrf, "outcome": allowed, "category": "teleportation"},
+    )
+    assert refused.status_code == 409
+    assert "The workflow needs more about this outcome." in refused.text
+    assert "data.category must be one of" in refused.text
+    done = await browser.post(
+        f"/console/tasks/{cause['id']}/complete",
+        data={
+            "csrf_token": csrf,
+            "outcome": allowed,
+            "category": "delivery_late",
+            "facts": "Carrier lost the parcel\nWarehouse shipped late",
+        },
+    )
+    assert done.status_code == 303, done.text
+
+    resolution = await next_task(stack, ana, case_id, "resolution")
+    page = await browser.get(f"/console/tasks/{resolution['id']}")
+    assert all(f'value="{c}"' in page.text for c in RULES["resolution_codes"])
+    assert "Won back?" in page.text
+    await browser.post(f"/console/tasks/{resolution['id']}/claim", data={"csrf_token": csrf})
+    no_answer = await browser.post(
+        f"/console/tasks/{resolution['id']}/complete",
+        data={
+            "csrf_token": csrf,
+            "outcome": resolution["allowed_outcomes"][0],
+            "resolution_code": "refund",
+        },
+    )
+    assert "data.won_back must be true or false" in no_answer.text
+    won = await browser.post(
+        f"/console/tasks/{resolution['id']}/complete",
+        data={
+            "csrf_token": csrf,
+            "outcome": resolution["allowed_outcomes"][0],
+            "resolution_code": "refund",
+            "won_back": "yes",
+        },
+    )
+    assert won.status_code == 303, won.text
+
+    async def resolved() -> dict[str, Any] | None:
+        case = (await acme.get(f"/v1/cases/{case_id}")).json()
+        return case if case["won_back"] is not None else None
+
+    case = await eventually(resolved, what="the case's resolution")
+    assert (case["root_cause"], case["facts"], case["resolution_code"], case["won_back"]) == (
+        "delivery_late",
+        ["Carrier lost the parcel", "Warehouse shipped late"],
+        "refund",
+        True,
+    )
+    await browser.aclose()
