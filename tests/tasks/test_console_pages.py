@@ -80,6 +80,7 @@ async def test_pages_need_a_session_and_a_wrong_token_is_refused_in_words(
     assert forged.status_code == 403
 
 
+@pytest.mark.both_databases
 async def test_an_agent_signs_in_works_a_task_and_signs_out(
     stack: Stack, acme: RetailerClient
 ) -> None:
@@ -196,6 +197,7 @@ async def test_an_inbound_call_is_popped_once_and_queued_or_forwarded(
     assert "<Dial>+14155550199</Dial>" in forwarded.text
 
 
+@pytest.mark.both_databases
 async def test_the_supervisor_sees_queue_load_past_sla_escalations_and_agents(
     stack: Stack, acme: RetailerClient
 ) -> None:
@@ -236,6 +238,7 @@ async def test_the_supervisor_sees_queue_load_past_sla_escalations_and_agents(
     await supervisor.aclose()
 
 
+@pytest.mark.both_databases
 async def test_a_call_pops_for_the_queue_its_cart_routes_to_and_for_supervisors(
     stack: Stack, acme: RetailerClient
 ) -> None:
@@ -363,3 +366,29 @@ async def test_case_tasks_offer_the_taxonomy_and_resolution_codes_as_choices(sta
         True,
     )
     await browser.aclose()
+
+
+@pytest.mark.both_databases
+async def test_the_inbox_version_moves_with_every_change_a_live_page_must_show(
+    stack: Stack, acme: RetailerClient
+) -> None:
+    from winback.tasks.inbox import inbox_version
+
+    async def version() -> tuple[int, int, int]:
+        async with stack.sessions() as session:
+            return await inbox_version(session, retailer_id=acme.id)
+
+    assert await version() == (0, 0, 0)
+    ana = await add_agent(acme, "ana")
+    task = await open_call_task(acme, ana)
+    opened = await version()
+    assert opened[0] == 1
+    assert (await ana.post(f"/v1/tasks/{task['id']}/claim")).status_code == 200
+    claimed = await version()
+    assert claimed != opened
+    await stack.env.sleep(timedelta(hours=5))  # past the SLA: escalated
+
+    async def moved() -> bool:
+        return await version() != claimed
+
+    await eventually(moved, what="the escalation to move the version")
