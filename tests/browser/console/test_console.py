@@ -330,3 +330,29 @@ async def test_on_a_tablet_the_task_and_its_customer_stack_and_nothing_scrolls_s
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     button = await page.get_by_role("button", name=re.compile("^Complete")).bounding_box()
     assert button is not None and button["height"] >= 44  # a finger-sized target
+
+
+async def test_a_supervisor_sees_the_escalation_in_the_inbox_and_the_supervisor_view(
+    live: LiveConsole, acme: RetailerClient, context: Any
+) -> None:
+    ana = await add_agent(acme, "ana")
+    sue = await add_agent(acme, "sue", is_supervisor=True, email="sue@acme.example")
+    queue = await acme.put("/v1/queues/default", {"supervisor_id": "sue"})
+    assert queue.status_code in (200, 201), queue.text
+    task = await open_call_task(acme, ana)
+    page = await context.new_page()
+    await sign_in(page, live, sue)
+    await page.get_by_role("link", name=re.compile("^All")).click()
+    await expect(row(page, task)).to_be_visible()
+    await expect(row(page, task).get_by_text("Overdue")).to_have_count(0)
+
+    await live.stack.env.sleep(timedelta(hours=5))  # past the 4 h SLA
+    await expect(row(page, task).get_by_text("Escalated")).to_be_visible()  # live, no reload
+    await expect(row(page, task).get_by_text("Overdue")).to_be_visible()
+
+    await page.get_by_role("link", name="Supervisor").click()
+    load = page.get_by_role("region", name="Queue load")
+    await expect(load.get_by_role("row", name=re.compile("^default"))).to_contain_text("sue")
+    await expect(page.get_by_role("region", name="Escalations")).to_contain_text("level 1")
+    await expect(page.get_by_role("region", name="Past SLA")).to_contain_text(task["title"])
+    await page.screenshot(path=str(SCREENSHOTS / "console-supervisor.png"))
