@@ -83,7 +83,7 @@ async def _retailer_of_key(session: AsyncSession, key: str) -> Retailer:
     return retailer
 
 
-async def _agent_of_token(session: AsyncSession, token: str) -> Agent:
+async def agent_of_token(session: AsyncSession, token: str) -> Agent:
     agent = (await session.exec(select(Agent).where(Agent.token_hash == hash_key(token)))).first()
     if agent is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown agent token")
@@ -104,7 +104,7 @@ async def get_agent(
     """The agent the token belongs to; everything it does is scoped to the agent's retailer."""
     if not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-Agent-Token header")
-    return await _agent_of_token(session, token)
+    return await agent_of_token(session, token)
 
 
 async def get_caller_retailer(
@@ -120,7 +120,7 @@ async def get_caller_retailer(
         )
     retailer = await _retailer_of_key(session, key) if key else None
     if token:
-        agent = await _agent_of_token(session, token)
+        agent = await agent_of_token(session, token)
         if retailer is not None and retailer.id != agent.retailer_id:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "X-Agent-Token and X-API-Key name other retailers"

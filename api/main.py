@@ -2,14 +2,17 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api.client_access import install_client_cors
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
 from api.pages import demo
+from api.pages.console import install_console
 from api.rate_limit import ClientRateLimiter
 from api.routers.carts import cadences, client, discounts, events
 from api.routers.carts import report as cart_report
@@ -18,13 +21,15 @@ from api.routers.feedback import alert_rules, answers, cases
 from api.routers.feedback import report as feedback_report
 from api.routers.integrations import connections as integration_connections
 from api.routers.integrations import webhooks as integration_webhooks
-from api.routers.messaging import outbox, templates, unsubscribe, webhooks
+from api.routers.messaging import outbox, templates, unsubscribe, voice_inbound, webhooks
 from api.routers.platform import health, snippet
 from api.routers.retailers import providers, publishable_keys, retailers
 from api.routers.tasks import agents, queues, tasks
 from winback.platform.db import make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import connect
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -84,9 +89,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         publishable_keys,
         client,
         snippet,
+        voice_inbound,
     )
     for router in routers:
         app.include_router(router.router)
     if settings.demo_store:  # only the embedded dev stack serves the demo storefront
         app.include_router(demo.router)
+    install_console(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

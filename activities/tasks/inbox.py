@@ -14,11 +14,11 @@ from temporalio.exceptions import ApplicationError
 from activities.messaging.notify import Recipient, notify
 from winback.carts.context import load_cart_context
 from winback.customers.models import Customer
-from winback.feedback.models import Escalation, FeedbackCase
+from winback.feedback.models import FeedbackCase
 from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory, session_scope
 from winback.tasks.agent_models import Agent, Queue
-from winback.tasks.models import HumanTask
+from winback.tasks.models import Escalation, HumanTask
 from winback.tasks.routing import choose_queue, skills_for_cart
 from workflows.errors import ErrorType
 from workflows.tasks.types import (

@@ -1,0 +1,1 @@
+"""People's pages: server-rendered, on the same domain services as the JSON API."""

@@ -7,7 +7,8 @@ from typing import Any
 from sqlmodel import select
 
 from tests.conftest import RetailerClient, Stack
-from winback.feedback.models import Escalation, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import FeedbackAnswer, FeedbackCase
+from winback.tasks.models import Escalation
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.types import CaseState
 from workflows.tasks.types import TaskClaim, TaskCompletion, TaskView

@@ -12,10 +12,10 @@ from tests.conftest import RetailerClient, Stack
 from winback.customers.models import Customer
 from winback.feedback.alert_rules import AlertRulesIn
 from winback.feedback.alert_rules_store import save_rules
-from winback.feedback.models import Escalation, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.platform.clock import utcnow
 from winback.platform.db import session_scope
-from winback.tasks.models import HumanTask
+from winback.tasks.models import Escalation, HumanTask
 
 pytestmark = pytest.mark.both_databases
 

@@ -10,7 +10,7 @@ from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
 from winback.customers.privacy_models import PrivacyRequest
 from winback.customers.signed_identity import IdentitySecret
-from winback.feedback.models import AlertRulesVersion, Escalation, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import AlertRulesVersion, FeedbackAnswer, FeedbackCase
 from winback.integrations.cart_links import PlatformCartLink
 from winback.integrations.connections import PlatformConnection
 from winback.integrations.deliveries import WebhookDelivery
@@ -21,7 +21,8 @@ from winback.retailers.models import ApiKey, Retailer
 from winback.retailers.provider_settings import ProviderSettings
 from winback.retailers.publishable_keys import PublishableKey
 from winback.tasks.agent_models import Agent, Queue
-from winback.tasks.models import HumanTask
+from winback.tasks.models import Escalation, HumanTask
+from winback.tasks.screen_pop_models import ScreenPop
 
 TABLES = (
     Agent,
@@ -48,6 +49,7 @@ TABLES = (
     PublishableKey,
     Queue,
     Retailer,
+    ScreenPop,
     Suppression,
     WebhookDelivery,
 )

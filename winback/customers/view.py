@@ -165,6 +165,14 @@ async def find_customers(
     return list(rows)
 
 
+async def find_customer(
+    session: AsyncSession, *, retailer_id: str, customer_id: int
+) -> Customer | None:
+    """One of the retailer's customers by id (None for another retailer's)."""
+    customer = await session.get(Customer, customer_id)
+    return customer if customer is not None and customer.retailer_id == retailer_id else None
+
+
 async def customer_view(
     session: AsyncSession, *, retailer: Retailer, customer: Customer, now: datetime
 ) -> CustomerView:

@@ -32,3 +32,12 @@ async def save_rules(
         session, AlertRulesVersion, retailer_id, rules.model_dump(mode="json")
     )
     return AlertRulesPublic(version=version, **rules.model_dump())
+
+
+async def case_taxonomy(session: AsyncSession, *, retailer_id: str) -> tuple[list[str], list[str]]:
+    """The root causes and resolution codes an agent chooses from: the retailer's current
+    rules (without rules no case opens, so there is nothing to choose)."""
+    rules = await current_rules(session, retailer_id=retailer_id)
+    if rules is None:
+        return [], []
+    return list(rules.root_causes), list(rules.resolution_codes)

@@ -28,8 +28,8 @@ from sqlmodel.sql.expression import Select
 
 from winback.feedback.alert_rules import AlertRulesIn
 from winback.feedback.alert_rules_store import current_rules
-from winback.feedback.models import Escalation, FeedbackAnswer, FeedbackCase
-from winback.tasks.models import HumanTask
+from winback.feedback.models import FeedbackAnswer, FeedbackCase
+from winback.tasks.models import Escalation, HumanTask
 from workflows.vocabulary import AnswerKind, TaskStatus
 
 DAYS_PER_MONTH = 30

@@ -39,6 +39,9 @@ class ProviderSettings(SQLModel, table=True):
     sendgrid_sandbox: bool = False  # SendGrid validates but delivers nothing: for test sends
     sms_help_text: str | None = Field(default=None, max_length=320)
     sms_reply_opens_task: bool = False  # a free-text reply asks an agent to call back
+    # Where a shopper's call to the store's Twilio number goes: dialled through to this number,
+    # else put in the Twilio queue named after the Winback queue the caller is routed to.
+    inbound_call_forward_to: str | None = Field(default=None, max_length=20)
     updated_at: datetime = utc_column(nullable=False, default_now=True)
 
 
@@ -97,6 +100,12 @@ class ProviderSettingsIn(SQLModel):
     sms_reply_opens_task: bool | None = Field(
         default=None, description="A free-text SMS reply opens an agent callback task."
     )
+    inbound_call_forward_to: str | None = Field(
+        default=None,
+        description="E.164: a shopper's call to the store's number is forwarded here "
+        "(`<Dial>`); unset, it waits in the Twilio queue named after its Winback queue "
+        "(`<Enqueue>`). Either way the agents' console pops the caller's panel first.",
+    )
 
     @field_validator("sendgrid_sandbox", "sms_reply_opens_task")
     @classmethod
@@ -130,7 +139,7 @@ class ProviderSettingsIn(SQLModel):
             MESSAGING_SERVICE_SID, "a Twilio Messaging Service SID (MG + 32 hex digits)", value
         )
 
-    @field_validator("twilio_from_number", "twilio_voice_number")
+    @field_validator("twilio_from_number", "twilio_voice_number", "inbound_call_forward_to")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         if value is None:
@@ -167,6 +176,7 @@ class ProviderSettingsPublic(SQLModel):
     sendgrid_sandbox: bool = False
     sms_help_text: str | None = None
     sms_reply_opens_task: bool = False
+    inbound_call_forward_to: str | None = None
     channels: dict[str, str] = Field(
         default_factory=dict,
         description="The provider each channel uses for this retailer: `sendgrid`, `twilio`, or "
@@ -279,6 +289,7 @@ def public_view(row: ProviderSettings | None) -> ProviderSettingsPublic:
         sendgrid_sandbox=row.sendgrid_sandbox,
         sms_help_text=row.sms_help_text,
         sms_reply_opens_task=row.sms_reply_opens_task,
+        inbound_call_forward_to=row.inbound_call_forward_to,
         channels=channel_providers(row),
         webhooks=webhook_verification(row),
         updated_at=row.updated_at,

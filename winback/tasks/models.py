@@ -45,3 +45,18 @@ class TaskPublic(TaskBase):
     created_at: datetime
     completed_at: datetime | None
     overdue: bool = False
+
+
+class Escalation(SQLModel, table=True):
+    """Every escalation of an overdue task (a cart's call or a case's step), for the record."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    retailer_id: str = Field(foreign_key="retailer.id", index=True)
+    task_id: str = Field(max_length=300, index=True)
+    case_id: int | None = Field(default=None, index=True)
+    cart_id: str | None = Field(default=None, max_length=128)
+    level: int
+    notified: str | None = Field(default=None, max_length=320)
+    queue: str = Field(max_length=60)
+    at: datetime = utc_column(nullable=False)
+    details: dict[str, Any] = json_column()

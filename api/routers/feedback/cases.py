@@ -14,10 +14,10 @@ from temporalio.service import RPCError
 
 from api.deps import CallerRetailerDep, SessionDep, TemporalClientDep
 from winback.customers.models import Customer
-from winback.feedback.models import Escalation, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.platform.clock import utcnow
 from winback.tasks.commands import task_public
-from winback.tasks.models import HumanTask, TaskPublic
+from winback.tasks.models import Escalation, HumanTask, TaskPublic
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.types import CaseState
 

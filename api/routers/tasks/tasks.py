@@ -12,14 +12,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy import String, and_, case, cast, or_
-from sqlmodel import col, select
 
 from api.deps import AgentDep, SessionDep, TemporalClientDep
 from winback.platform.clock import utcnow
 from winback.tasks import commands as task_commands
-from winback.tasks.agent_models import SKILL_PATTERN, Agent, Queue
+from winback.tasks.agent_models import SKILL_PATTERN, Agent
+from winback.tasks.inbox import InboxQuery, InboxView, find_agent
+from winback.tasks.inbox import list_tasks as list_inbox
 from winback.tasks.models import HumanTask, TaskPublic
+from winback.tasks.supervision import may_reassign
 from workflows.vocabulary import TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -69,32 +70,14 @@ async def list_tasks(
             ]
         )
     now = utcnow()
-    query = select(HumanTask).where(
-        HumanTask.retailer_id == agent.retailer_id,
-        col(HumanTask.status).in_(status_ or TaskStatus.ACTIVE),
+    query = InboxQuery(
+        view=InboxView.MINE if mine else None,
+        statuses=status_ or TaskStatus.ACTIVE,
+        queue=queue,
+        skill=skill,
+        limit=limit,
     )
-    if mine:
-        query = query.where(HumanTask.claimed_by == agent.agent_id)
-    if queue is not None:
-        query = query.where(HumanTask.queue == queue)
-    if skill is not None:
-        # The JSON list's text holds each skill in quotes; skills have no quotes of their own.
-        query = query.where(
-            cast(col(HumanTask.skills), String).contains(f'"{skill}"', autoescape=True)
-        )
-    overdue = and_(
-        col(HumanTask.status).in_(TaskStatus.ACTIVE),
-        or_(col(HumanTask.due_at) <= now, col(HumanTask.escalation_level) > 0),
-    )
-    rows = await session.exec(
-        query.order_by(
-            case((overdue, 0), else_=1),
-            col(HumanTask.due_at),
-            col(HumanTask.priority).desc(),
-            col(HumanTask.created_at),
-            col(HumanTask.id),
-        ).limit(limit)
-    )
+    rows = await list_inbox(session, agent=agent, query=query, now=now)
     return [task_commands.task_public(t, now) for t in rows]
 
 
@@ -136,20 +119,9 @@ async def reassign_task(
     """Hands the task to another agent. Supervisors only: an agent marked `is_supervisor`, or
     the supervisor of the task's queue."""
     task = await _task_or_404(session, agent, task_id)
-    if not agent.is_supervisor:
-        queue = (
-            await session.exec(
-                select(Queue).where(
-                    Queue.retailer_id == agent.retailer_id, Queue.name == task.queue
-                )
-            )
-        ).first()
-        if queue is None or queue.supervisor_id != agent.agent_id:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "only a supervisor can reassign tasks")
-    target = select(Agent.id).where(
-        Agent.retailer_id == agent.retailer_id, Agent.agent_id == body.to_agent_id
-    )
-    if (await session.exec(target)).first() is None:
+    if not await may_reassign(session, agent=agent, task=task):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only a supervisor can reassign tasks")
+    if await find_agent(session, retailer_id=agent.retailer_id, agent_id=body.to_agent_id) is None:
         raise RequestValidationError(
             [
                 {
