@@ -9,7 +9,7 @@ subscription after repeated failures), so a verified delivery is never failed on
 3. only then is the cart's workflow started or signalled (``apply_pending_changes``), within a
    short deadline. If Temporal hiccups there, the delivery still succeeds: the cart row keeps
    the change as not yet signalled, and the next event for that cart (a later checkout update,
-   the order, a resent delivery) drives it.
+   the order, a redelivery) or the workers' sweep (``winback.carts.redrive``) drives it.
 """
 
 import asyncio
