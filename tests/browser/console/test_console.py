@@ -6,6 +6,7 @@ row another part of the system wrote.
 """
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,18 @@ from winback.retailers.models import Retailer
 from winback.tasks.screen_pops import record_inbound_call
 
 TIMES = "\N{MULTIPLICATION SIGN}"
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+# Screenshots land in the test's temp dir; WINBACK_SCREENSHOTS=docs/screenshots refreshes the
+# README's (so a plain test run never dirties the working tree).
+_SHOTS = os.environ.get("WINBACK_SCREENSHOTS")
+SCREENSHOTS = Path(_SHOTS).resolve() if _SHOTS else None
+
+
+def shot(tmp_path: Path, name: str) -> str:
+    folder = SCREENSHOTS or tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
+
+
 CALL_CADENCE = cadence(
     {"channel": "onsite"},
     {"channel": "email", "delay": "30m"},
@@ -98,7 +110,7 @@ def row(page: Page, task: dict[str, Any]) -> Any:
 
 
 async def test_an_agent_signs_in_and_a_new_task_appears_without_reloading(
-    live: LiveConsole, acme: RetailerClient, context: Any
+    live: LiveConsole, acme: RetailerClient, context: Any, tmp_path: Path
 ) -> None:
     ana = await add_agent(acme, "ana")
     page = await context.new_page()
@@ -124,8 +136,7 @@ async def test_an_agent_signs_in_and_a_new_task_appears_without_reloading(
     await expect(row(page, task).get_by_text("Claimed. It is yours.")).to_be_visible()
     await expect(page.locator('[data-view="mine"] .count')).to_have_text("1")
     assert loads == []  # nothing above reloaded the page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "console-inbox.png"))
+    await page.screenshot(path=shot(tmp_path, "console-inbox.png"))
 
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name=task["title"])).to_be_visible()
@@ -200,7 +211,7 @@ async def test_completing_with_a_wrong_outcome_is_refused_in_words_then_a_right_
 
 
 async def test_the_customer_panel_shows_the_cart_and_the_pages_browsed(
-    live: LiveConsole, acme: RetailerClient, context: Any
+    live: LiveConsole, acme: RetailerClient, context: Any, tmp_path: Path
 ) -> None:
     ana = await add_agent(acme, "ana")
     task = await open_call_task(acme, ana)
@@ -217,7 +228,7 @@ async def test_the_customer_panel_shows_the_cart_and_the_pages_browsed(
     await expect(panel.get_by_text("Need a hand choosing?")).to_be_visible()  # the nudge
     await expect(panel.locator("table.messages")).to_contain_text("email")
     await expect(panel.locator("table.messages .status")).to_have_text("sent")
-    await page.screenshot(path=str(SCREENSHOTS / "console-customer-panel.png"), full_page=True)
+    await page.screenshot(path=shot(tmp_path, "console-customer-panel.png"), full_page=True)
 
     # Lookup by the phone number in another format finds the same panel.
     await page.goto(f"{live.base_url}/console/customers")
@@ -227,7 +238,7 @@ async def test_the_customer_panel_shows_the_cart_and_the_pages_browsed(
 
 
 async def test_a_signed_inbound_call_pops_the_callers_panel_in_an_open_console(
-    live: LiveConsole, acme: RetailerClient, context: Any
+    live: LiveConsole, acme: RetailerClient, context: Any, tmp_path: Path
 ) -> None:
     ana = await add_agent(acme, "ana")
     await abandon_cart(acme)
@@ -254,7 +265,7 @@ async def test_a_signed_inbound_call_pops_the_callers_panel_in_an_open_console(
     print(f"screen pop visible {time.monotonic() - sent_at:.3f}s after the webhook was sent")
     await expect(pop.get_by_text(f"1 {TIMES} Trail boots EU 42")).to_be_visible()
     await expect(pop.get_by_text("/products/trail-boots")).to_be_visible()
-    await page.screenshot(path=str(SCREENSHOTS / "console-screen-pop.png"))
+    await page.screenshot(path=shot(tmp_path, "console-screen-pop.png"))
     await pop.get_by_role("button", name=re.compile("^Dismiss")).click()
     await expect(pop).to_have_count(0)
 
@@ -333,7 +344,7 @@ async def test_on_a_tablet_the_task_and_its_customer_stack_and_nothing_scrolls_s
 
 
 async def test_a_supervisor_sees_the_escalation_in_the_inbox_and_the_supervisor_view(
-    live: LiveConsole, acme: RetailerClient, context: Any
+    live: LiveConsole, acme: RetailerClient, context: Any, tmp_path: Path
 ) -> None:
     ana = await add_agent(acme, "ana")
     sue = await add_agent(acme, "sue", is_supervisor=True, email="sue@acme.example")
@@ -355,4 +366,4 @@ async def test_a_supervisor_sees_the_escalation_in_the_inbox_and_the_supervisor_
     await expect(load.get_by_role("row", name=re.compile("^default"))).to_contain_text("sue")
     await expect(page.get_by_role("region", name="Escalations")).to_contain_text("level 1")
     await expect(page.get_by_role("region", name="Past SLA")).to_contain_text(task["title"])
-    await page.screenshot(path=str(SCREENSHOTS / "console-supervisor.png"))
+    await page.screenshot(path=shot(tmp_path, "console-supervisor.png"))
