@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv dev test bench clean
+.PHONY: venv dev test migrations-check bench clean
 
 ## venv: create .venv and install winback with its dev extras (again only when pyproject.toml changes)
 venv: $(STAMP)
@@ -22,12 +22,22 @@ $(STAMP): pyproject.toml
 dev: venv
 	$(BIN)/winback dev
 
-## test: lint, format check, type check, then the test suite (PYTEST_ARGS='-k cart' to narrow)
+## test: lint, format check, type check, models == migrations, then the test suite
+##       (PYTEST_ARGS='-k cart' to narrow)
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory migrations-check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## migrations-check: fails when the models and the migrations disagree (a scratch SQLite database
+##       upgraded to head, then `alembic check`); tests/platform/test_migrations.py does PostgreSQL
+migrations-check: venv
+	@scratch=$$(mktemp -d) && \
+	export WINBACK_DATABASE_URL="sqlite+aiosqlite:///$$scratch/check.db" && \
+	$(BIN)/alembic upgrade head && $(BIN)/alembic check; \
+	status=$$?; rm -rf "$$scratch"; exit $$status
 
 ## bench: cart throughput benchmark
 bench: venv
