@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv dev test migrations-check bench clean
+.PHONY: venv dev test migrations-check migration bench clean
 
 ## venv: create .venv and install winback with its dev extras (again only when pyproject.toml changes)
 venv: $(STAMP)
@@ -37,6 +37,15 @@ migrations-check: venv
 	@scratch=$$(mktemp -d) && \
 	export WINBACK_DATABASE_URL="sqlite+aiosqlite:///$$scratch/check.db" && \
 	$(BIN)/alembic upgrade head && $(BIN)/alembic check; \
+	status=$$?; rm -rf "$$scratch"; exit $$status
+
+## migration: write the next migration from the models, m="what changed" (on a scratch database
+##       at the current head; read what it wrote, then commit it)
+migration: venv
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"' >&2; exit 2; }
+	@scratch=$$(mktemp -d) && \
+	export WINBACK_DATABASE_URL="sqlite+aiosqlite:///$$scratch/head.db" && \
+	$(BIN)/alembic upgrade head && $(BIN)/alembic revision --autogenerate -m "$(m)"; \
 	status=$$?; rm -rf "$$scratch"; exit $$status
 
 ## bench: cart throughput benchmark
