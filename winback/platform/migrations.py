@@ -24,7 +24,6 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import migrations
-from winback.platform.db import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,6 @@ __all__ = [
     "current_revision",
     "ensure_data_directory",
     "head_revision",
-    "make_engine",
     "migrate",
     "migration_lock",
     "sqlite_file",
