@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for both processes: `winback api` (the default) and `winback worker`.
+# One image for every process: `winback api` (the default), `winback worker`, `winback migrate`.
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -9,6 +9,8 @@ COPY winback/ winback/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY api/ api/
+# The migrations go into the wheel (a package), so `winback migrate` finds them in the image.
+COPY migrations/ migrations/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv lock dev test bench clean
+.PHONY: venv lock dev test migrations-check migration bench clean
 
 ## venv: create .venv with the pinned dependencies of requirements.lock, and winback itself
 venv: $(STAMP)
@@ -29,13 +29,32 @@ lock:
 dev: venv
 	$(BIN)/winback dev
 
-## test: lint, format check, type check, import contracts, then the test suite (PYTEST_ARGS='-k cart' to narrow)
+## test: lint, format check, type check, import contracts, models == migrations, then the test
+##       suite (PYTEST_ARGS='-k cart' to narrow)
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory migrations-check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## migrations-check: fails when the models and the migrations disagree (a scratch SQLite database
+##       upgraded to head, then `alembic check`); tests/platform/test_migrations.py does PostgreSQL
+migrations-check: venv
+	@scratch=$$(mktemp -d) && \
+	export WINBACK_DATABASE_URL="sqlite+aiosqlite:///$$scratch/check.db" && \
+	$(BIN)/alembic upgrade head && $(BIN)/alembic check; \
+	status=$$?; rm -rf "$$scratch"; exit $$status
+
+## migration: write the next migration from the models, m="what changed" (on a scratch database
+##       at the current head; read what it wrote, then commit it)
+migration: venv
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"' >&2; exit 2; }
+	@scratch=$$(mktemp -d) && \
+	export WINBACK_DATABASE_URL="sqlite+aiosqlite:///$$scratch/head.db" && \
+	$(BIN)/alembic upgrade head && $(BIN)/alembic revision --autogenerate -m "$(m)"; \
+	status=$$?; rm -rf "$$scratch"; exit $$status
 
 ## bench: cart throughput benchmark
 bench: venv

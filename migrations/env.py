@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
@@ -26,6 +29,7 @@ from winback.platform.migrations import (
 from winback.platform.settings import Settings
 
 config = context.config
+log = logging.getLogger("winback.migrations")
 if not logging.getLogger().handlers:  # the bare `alembic` command: say what it runs
     logging.basicConfig(level=logging.INFO, format="%(levelname)-5.5s [%(name)s] %(message)s")
 
@@ -72,10 +76,34 @@ def _refuse_unversioned(connection: Connection) -> None:
         )
 
 
+def _revisions_this_code_does_not_know(connection: Connection) -> list[str]:
+    """The database's revisions missing from ``versions/``: a newer release migrated it."""
+    script = ScriptDirectory.from_config(config)
+    unknown = []
+    for revision in MigrationContext.configure(connection).get_current_heads():
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            unknown.append(revision)
+    return unknown
+
+
 def _run(connection: Connection) -> None:
-    if config.attributes.get("refuse_unversioned"):
+    if config.attributes.get("at_start"):  # a Winback process starting, not `alembic` by hand
         _refuse_unversioned(connection)
+        newer = _revisions_this_code_does_not_know(connection)
         connection.commit()  # the look began a transaction; Alembic must begin its own
+        config.attributes["newer_than_this_release"] = newer
+        if newer:
+            # An older replica restarting during a roll-out: the new release's migrations are
+            # written to keep the previous code working, so run on rather than crash-loop.
+            log.warning(
+                "the database is at revision %s, newer than this release knows (head %s); "
+                "leaving the schema as it is",
+                ", ".join(newer),
+                ScriptDirectory.from_config(config).get_current_head(),
+            )
+            return
     _configure(connection)
     with context.begin_transaction():
         context.run_migrations()

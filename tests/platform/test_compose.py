@@ -4,6 +4,7 @@ Nothing is started; these read the files and check what would break a deployment
 """
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,31 @@ def test_app_talks_to_postgres_and_temporal_inside_the_stack(
     init_sql = (ROOT / init_script).read_text()
     assert re.search(r"CREATE DATABASE winback OWNER winback", init_sql)
     assert url.username == "winback"
+
+
+def test_migrations_run_once_before_the_api_and_workers(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    migrate = services["migrate"]
+    assert migrate["command"] == ["winback", "migrate"]
+    assert migrate["build"] == "." and migrate["image"] == services["api"]["image"]
+    assert migrate.get("restart", "no") == "no", "a one-shot that restarts never completes"
+    assert depends_on(migrate)["postgres"] == "service_healthy"
+    assert env(migrate)["WINBACK_DATABASE_URL"] == env(services["api"])["WINBACK_DATABASE_URL"]
+    for name in APP_SERVICES:
+        assert depends_on(services[name])["migrate"] == "service_completed_successfully", name
+
+
+def test_the_image_ships_the_migrations() -> None:
+    build_stage = dockerfile_instructions()
+    copied = [args.split()[0] for keyword, args in build_stage if keyword == "COPY"]
+    assert "migrations/" in copied
+    # They travel inside the wheel the image installs, where `winback migrate` looks.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = pyproject["tool"]["setuptools"]
+    assert "migrations*" in setuptools["packages"]["find"]["include"]
+    assert (ROOT / "migrations/__init__.py").exists()
+    assert (ROOT / "migrations/versions/__init__.py").exists()
 
 
 def test_temporal_ui_points_at_the_server(services: dict[str, dict[str, Any]]) -> None:

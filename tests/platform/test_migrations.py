@@ -177,3 +177,21 @@ def test_upgrade_makes_the_sqlite_directory(tmp_path: Path) -> None:
     database = tmp_path / "a" / "b" / "winback.db"
     upgrade(f"sqlite+aiosqlite:///{database}")
     assert database.is_file()
+
+
+async def test_an_older_release_starting_on_a_newer_schema_runs_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """During a roll-out an old replica may restart after the new release migrated."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'winback.db'}"
+    await migrate(url)
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+    await engine.dispose()
+
+    with caplog.at_level("WARNING"):
+        await migrate(url)
+
+    assert "newer than this release knows" in caplog.text
+    assert (await schema(url))[0] == "from_the_future"

@@ -24,7 +24,6 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import migrations
-from winback.platform.db import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +51,18 @@ def ensure_data_directory(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def alembic_config(database_url: str | None = None, *, refuse_unversioned: bool = True) -> Config:
+def alembic_config(database_url: str | None = None, *, at_start: bool = False) -> Config:
     """Alembic's configuration without a file: the migrations shipped in the package.
 
-    Without ``database_url``, ``migrations/env.py`` reads ``WINBACK_DATABASE_URL``.
+    Without ``database_url``, ``migrations/env.py`` reads ``WINBACK_DATABASE_URL``. ``at_start``
+    (a process upgrading as it starts) refuses a database made before migrations, with a way
+    out, and leaves alone one that a newer release has already migrated further.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if database_url is not None:
         config.attributes["database_url"] = database_url
-    config.attributes["refuse_unversioned"] = refuse_unversioned
+    config.attributes["at_start"] = at_start
     return config
 
 
@@ -69,16 +70,21 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def upgrade(database_url: str) -> None:
-    """Upgrades to head (blocking; ``migrate`` is the async form). Safe to run concurrently."""
+def upgrade(database_url: str) -> bool:
+    """Upgrades to head (blocking; ``migrate`` is the async form). Safe to run concurrently.
+
+    False when a newer release had already migrated the database further (left as it is).
+    """
     ensure_data_directory(database_url)
-    command.upgrade(alembic_config(database_url), "head")
+    config = alembic_config(database_url, at_start=True)
+    command.upgrade(config, "head")
+    return not config.attributes.get("newer_than_this_release")
 
 
 async def migrate(database_url: str) -> None:
     """Upgrades to head from async code (Alembic's env runs its own event loop, in a thread)."""
-    await asyncio.to_thread(upgrade, database_url)
-    log.info("database schema at head (%s)", head_revision())
+    if await asyncio.to_thread(upgrade, database_url):
+        log.info("database schema at head (%s)", head_revision())
 
 
 def current_revision(connection: Connection) -> str | None:
@@ -136,7 +142,6 @@ __all__ = [
     "current_revision",
     "ensure_data_directory",
     "head_revision",
-    "make_engine",
     "migrate",
     "migration_lock",
     "sqlite_file",
