@@ -507,35 +507,44 @@ async def _journeys(
                 )
             ordered_at[cart_id] = time.time()
 
+    async def kill_worker() -> None:
+        worker = rng.choice(cluster.workers)
+        worker.kill()
+        report.faults.append(f"{time.monotonic() - t0:.0f}s SIGKILL {worker.name}")
+        await asyncio.sleep(rng.uniform(0.3, 1.5))
+        worker.start()
+
     async def faults() -> None:
-        # The API dies during the ingest, once, a third of the way in.
-        while ingested < n // 3 and not ingest_done.is_set():
-            await asyncio.sleep(0.05)
-        api = cluster.apis[0]
-        api.kill()
-        report.faults.append(f"{time.monotonic() - t0:.1f}s SIGKILL {api.name}")
-        await asyncio.sleep(0.5)
-        api.start()
+        """The API dies a third of the way into the ingest; half the worker kills land while
+        carts are still coming in (the early carts are sending by then), the rest, and the dev
+        server's restart, in the bursts after the ingest."""
+        during = config.worker_kills // 2
+        marks = sorted({n * (k + 1) // (during + 2) for k in range(during + 1)})
+        api_mark, kill_marks = marks[0], marks[1:]
+        for k, mark in enumerate([api_mark, *kill_marks]):
+            while ingested < mark and not ingest_done.is_set():
+                await asyncio.sleep(0.05)
+            if k == 0:
+                api = cluster.apis[0]
+                api.kill()
+                report.faults.append(f"{time.monotonic() - t0:.0f}s SIGKILL {api.name}")
+                await asyncio.sleep(0.5)
+                api.start()
+            else:
+                await kill_worker()
         await ingest_done.wait()
-        # Workers die during the bursts of sends; the dev server once in the middle.
         window = cadence_span + 2
-        moments = sorted(rng.uniform(0, window) for _ in range(config.worker_kills))
-        temporal_at = window / 2
+        after = config.worker_kills - len(kill_marks)
+        moments = sorted(rng.uniform(0, window) for _ in range(after))
         begun = time.monotonic()
-        for moment in moments:
-            if temporal_at is not None and moment >= temporal_at:
-                await asyncio.sleep(max(0.0, begun + temporal_at - time.monotonic()))
+        for i, moment in enumerate(moments):
+            await asyncio.sleep(max(0.0, begun + moment - time.monotonic()))
+            await kill_worker()
+            if i == len(moments) // 2:
                 cluster.temporal.kill()
-                report.faults.append(f"{time.monotonic() - t0:.1f}s SIGKILL temporal dev server")
+                report.faults.append(f"{time.monotonic() - t0:.0f}s SIGKILL temporal dev server")
                 await asyncio.sleep(1)
                 cluster.temporal.start()
-                temporal_at = None
-            await asyncio.sleep(max(0.0, begun + moment - time.monotonic()))
-            worker = rng.choice(cluster.workers)
-            worker.kill()
-            report.faults.append(f"{time.monotonic() - t0:.1f}s SIGKILL {worker.name}")
-            await asyncio.sleep(rng.uniform(0.3, 1.5))
-            worker.start()
 
     async def supervise() -> None:
         """A process manager's job: restart a child that exited on its own."""
