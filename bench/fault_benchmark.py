@@ -60,6 +60,7 @@ BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "fault-bench-admin"
 TASK_QUEUE = "fault-bench"
 TWILIO_SID = "AC" + "f" * 32
+POLLING = "worker polling task queue"  # what `winback worker` logs once it is up
 FOLLOW_UPS = {0: "email", 1: "sms", 2: "email"}  # the cadence's step index -> channel
 
 
@@ -234,6 +235,13 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def ready_count(self, marker: str) -> int:
+        """How many times this process has logged ``marker`` (e.g. that it polls)."""
+        try:
+            return self.log.read_text(errors="replace").count(marker)
+        except FileNotFoundError:
+            return 0
+
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -325,7 +333,11 @@ class Cluster:
         client = await _connect(f"127.0.0.1:{self.temporal_port}")
         for worker in self.workers:
             worker.start()
-        await asyncio.sleep(2)  # the first worker creates the tables; the APIs then find them
+        deadline = time.monotonic() + 180
+        while any(w.ready_count(POLLING) == 0 for w in self.workers):  # tables exist by then
+            if time.monotonic() > deadline:
+                raise RuntimeError("the workers did not start")
+            await asyncio.sleep(0.5)
         for api in self.apis:
             api.start()
         for api_port in self.api_ports:
@@ -508,11 +520,17 @@ async def _journeys(
             ordered_at[cart_id] = time.time()
 
     async def kill_worker() -> None:
+        """Kills a worker that is polling, restarts it, and waits until it polls again (on a
+        busy machine a start takes a while; a kill before then would test nothing)."""
         worker = rng.choice(cluster.workers)
+        polls = worker.ready_count(POLLING)
         worker.kill()
         report.faults.append(f"{time.monotonic() - t0:.0f}s SIGKILL {worker.name}")
         await asyncio.sleep(rng.uniform(0.3, 1.5))
         worker.start()
+        deadline = time.monotonic() + 120
+        while worker.ready_count(POLLING) <= polls and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
 
     async def faults() -> None:
         """The API dies a third of the way into the ingest; half the worker kills land while
