@@ -38,16 +38,18 @@ from winback.messaging.channels.twilio_channels import voice_gather_url
 from winback.messaging.models import Message, MessageStatus, Suppression
 from winback.messaging.quiet_hours import parse_clock, quiet_until, recipient_zone
 from winback.messaging.template_models import MessageTemplate
+from winback.messaging.template_runner import RenderTimeout, template_runner
 from winback.messaging.templates import (
     DEFAULT_TEMPLATES,
     MessageContext,
     RenderedMessage,
     TemplateSource,
-    render,
 )
 from winback.messaging.unsubscribe import unsubscribe_url
+from winback.messaging.unsubscribe_footer import with_unsubscribe_link
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory, session_scope
+from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
 from workflows.carts.types import (
@@ -68,6 +70,7 @@ PHONE_CHANNELS = ("sms", "voice", "agent_call")
 TOUCH_CHANNELS = ("email", "sms", "voice", "agent_call")  # what the frequency cap counts
 REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
 COUNTED_STATUSES = MessageStatus.WENT_OUT
+TWILIO_OPTED_OUT = "21610"  # Twilio refused: the number texted STOP to our sender
 
 
 def dedupe_key(workflow_id: str, step_index: int, suffix: str = "") -> str:
@@ -104,7 +107,10 @@ class MessagingActivities:
             address = ctx.customer.address_for(step.channel)
             assert address is not None
             code = await _discount_code(session, ctx.retailer.id, step, key)
-            rendered = await _render(session, ctx, step, code)
+            unsubscribe = _unsubscribe_link(self._settings, ctx, step.channel)
+            rendered = await _render(session, ctx, step, code, unsubscribe)
+            if unsubscribe is not None:
+                rendered = with_unsubscribe_link(rendered, unsubscribe)
             message = Message(
                 retailer_id=ctx.retailer.id,
                 customer_id=ctx.customer.id,
@@ -143,7 +149,7 @@ class MessagingActivities:
                 categories=["winback", "cart-recovery", f"step-{step.index}"],
                 template=step.template,
                 template_data={
-                    **_context(ctx, step, code).as_dict(),
+                    **_context(ctx, step, code, unsubscribe).as_dict(),
                     "subject": rendered.subject,
                 },
                 store_name=ctx.retailer.name,
@@ -249,10 +255,27 @@ class MessagingActivities:
 
     async def _push_webhook(self, url: str, secret: str, payload: Mapping[str, object]) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+        try:  # checked again now: what the host resolves to may have changed since the save
+            target = await check_outbound_url(
+                url, allow_loopback=self._settings.allow_loopback_urls
+            )
+        except UnsafeUrl as err:
+            raise ApplicationError(
+                f"webhook {url} refused: {err}", type="UnsafeWebhookUrl", non_retryable=True
+            ) from err
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret, body),
+            "Host": target.host_header,
+        }
         client = self._http or httpx.AsyncClient(timeout=10)
         try:
-            response = await client.post(url, content=body, headers=headers)
+            response = await client.post(
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.server_name},
+            )
         except httpx.HTTPError as err:
             raise ApplicationError(
                 f"webhook {url} unreachable: {err}", type="WebhookFailed"
@@ -302,6 +325,18 @@ async def deliver(
         await _mark(
             sessions, outgoing.message_id, MessageStatus.FAILED, adapter.name, None, str(err)
         )
+        if err.code == TWILIO_OPTED_OUT:
+            # Imported here: opt-outs tell workflows, and workflows import these activities.
+            from winback.customers.opt_outs import number_opted_out_at_twilio
+
+            async with session_scope(sessions) as session:
+                row = await session.get(Message, outgoing.message_id)
+                await number_opted_out_at_twilio(
+                    session,
+                    retailer_id=outgoing.retailer_id,
+                    phone=outgoing.to,
+                    customer_id=row.customer_id if row else None,
+                )
         raise ApplicationError(
             f"{adapter.name} refused the message: {err}",
             type="ProviderRejected",
@@ -511,7 +546,19 @@ async def _discount_code(
     return free.code
 
 
-def _context(ctx: CartContext, step: StepSpec, discount_code: str | None) -> MessageContext:
+def _unsubscribe_link(settings: Settings, ctx: CartContext, channel: str) -> str | None:
+    """An email's one-click unsubscribe link, shown in its body and its headers."""
+    if channel != "email" or ctx.customer is None or ctx.customer.id is None:
+        return None
+    return unsubscribe_url(ctx.retailer.id, ctx.customer.id, "email", settings=settings)
+
+
+def _context(
+    ctx: CartContext,
+    step: StepSpec,
+    discount_code: str | None,
+    unsubscribe: str | None = None,
+) -> MessageContext:
     return MessageContext(
         shopper_name=ctx.customer.name if ctx.customer else None,
         items=ctx.cart.items,
@@ -521,11 +568,16 @@ def _context(ctx: CartContext, step: StepSpec, discount_code: str | None) -> Mes
         store_name=ctx.retailer.name,
         discount_code=discount_code,
         offer=step.offer,
+        unsubscribe_url=unsubscribe,
     )
 
 
 async def _render(
-    session: AsyncSession, ctx: CartContext, step: StepSpec, discount_code: str | None
+    session: AsyncSession,
+    ctx: CartContext,
+    step: StepSpec,
+    discount_code: str | None,
+    unsubscribe: str | None = None,
 ) -> RenderedMessage:
     stored = (
         await session.exec(
@@ -545,7 +597,13 @@ async def _render(
             f"template {step.template!r} does not exist", type="TemplateError", non_retryable=True
         )
     try:
-        return render(source, _context(ctx, step, discount_code))
+        return await template_runner().render(
+            source, _context(ctx, step, discount_code, unsubscribe)
+        )
+    except RenderTimeout as err:  # a loaded machine, most likely: the retry may render it
+        raise ApplicationError(
+            f"template {step.template!r}: {err}", type="TemplateTimeout"
+        ) from err
     except TemplateError as err:
         raise ApplicationError(
             f"template {step.template!r} failed: {err}", type="TemplateError", non_retryable=True

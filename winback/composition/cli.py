@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 from temporalio.client import Client
 
+from api.metrics import serve_metrics
 from winback.composition.stack import build_app, prepare_database, running_worker
 from winback.platform.db import make_session_factory
 from winback.platform.settings import Settings, get_settings
@@ -72,7 +73,16 @@ async def _run_worker(settings: Settings, client: Client, stop: asyncio.Event) -
     await engine.dispose()
 
 
+def _serve_api_metrics(settings: Settings) -> None:
+    if settings.api_metrics_port is not None:
+        serve_metrics(settings.api_metrics_port, settings.api_host)
+        log.info(
+            "API metrics on http://%s:%s/metrics", settings.api_host, settings.api_metrics_port
+        )
+
+
 async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    _serve_api_metrics(settings)
     config = uvicorn.Config(
         build_app(settings, temporal=client),
         host=settings.api_host,
@@ -87,7 +97,9 @@ async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) ->
 
 
 async def dev() -> None:
-    settings = get_settings()
+    # The embedded stack on one machine: the default admin token is accepted, and retailers'
+    # webhooks may point at this machine's loopback (a demo store on localhost).
+    settings = get_settings().model_copy(update={"embedded_dev": True, "allow_loopback_urls": True})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         temporal_binary(),
@@ -144,6 +156,7 @@ async def worker() -> None:
 
 def api() -> None:
     settings = get_settings()
+    _serve_api_metrics(settings)
     uvicorn.run(build_app(settings), host=settings.api_host, port=settings.api_port)
 
 

@@ -257,6 +257,14 @@ def _check_thresholds(where: str, nps: int, csat: int, promoters: PromoterRule) 
 
 class AlertRulesPublic(AlertRulesIn):
     version: int
+    task_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description="The agent queue each business unit's case tasks go to now: the queue "
+        "named after the unit if it exists, else 'default'.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Rules that work, but maybe not as meant."
+    )
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,8 @@ TWILIO_SMS_STATUS = {
 }
 TWILIO_UNSUBSCRIBED_RECIPIENT = "21610"  # the number texted STOP to our sender at Twilio
 
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+# Twilio's default opt-out keywords: Twilio blocks the number on any of them, so must we.
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
 DEFAULT_HELP_TEXT = (

@@ -248,9 +248,9 @@ async def twilio_sms_inbound(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> Response:
-    """A text from a shopper. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT: texts and calls
-    stop; START, UNSTOP, YES: texts resume; HELP: the store's help text; anything else is kept
-    as a note on the shopper's latest cart. Answers with TwiML."""
+    """A text from a shopper. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT:
+    texts and calls stop; START, UNSTOP, YES: texts resume; HELP: the store's help text;
+    anything else is kept as a note on the shopper's latest cart. Answers with TwiML."""
     form, retailer, own = twilio.form, twilio.retailer, twilio.own_settings
     outcome = await apply_twilio_inbound(
         session,
