@@ -14,6 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from api.body_limit import too_large
 from winback.carts.events import EventFieldError, EventIdConflict
 from winback.tasks.commands import TaskNoLongerOpen
 
@@ -83,8 +84,11 @@ def _where(loc: tuple[int | str, ...]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:  # a chunked body past the cap
+            detail = too_large(request.app.state.settings.max_body_bytes)
+        return error_response(exc.status_code, detail, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

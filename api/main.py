@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.body_limit import BodyLimitMiddleware
+from api.body_limit import DeclaredBodyLimit
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import install_metrics
 from api.routers.carts import cadences, discounts, events
@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         summary="Wins customers back for online retailers, on durable Temporal workflows.",
         version="0.1.0",
         lifespan=lifespan,
+        # A larger body is a 413 before anything parses it (Content-Length, or counted as it
+        # arrives when chunked).
+        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -72,6 +75,10 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     for router in routers:
         # One error schema for every 4xx/5xx, declared on every route (the OpenAPI is true).
         app.include_router(router.router, responses=ERROR_RESPONSES)
-    # Outermost, so an oversized body is refused before anything reads it.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside everything, FastAPI's own body limit included: a declared Content-Length over the
+    # cap gets the JSON 413 before any middleware runs.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: DeclaredBodyLimit(  # type: ignore[method-assign]
+        build_stack(), max_bytes=settings.max_body_bytes
+    )
     return app

@@ -123,7 +123,9 @@ class CadenceStepIn(_Strict):
     conditions: StepConditions = Field(default_factory=StepConditions)
     discount: Discount | None = None
     offer: list[OfferKind] = Field(
-        default_factory=lambda: list(ALL_OFFERS), description="On-site: what help to offer."
+        default_factory=lambda: list(ALL_OFFERS),
+        max_length=2,
+        description="On-site: what help to offer.",
     )
     sla: Duration | None = Field(
         default=None,
@@ -135,8 +137,9 @@ class CadenceStepIn(_Strict):
         description="agent_call / onsite callback: remind the holder this long before the task "
         "is due (default a quarter of the SLA; 0s for no reminder).",
     )
-    skills: list[str] = Field(
+    skills: list[Annotated[str, Field(max_length=80)]] = Field(
         default_factory=list,
+        max_length=50,
         description="agent_call: skills the task needs besides the cart's categories and the "
         "shopper's language, e.g. 'lang:es'.",
     )

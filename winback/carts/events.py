@@ -74,7 +74,7 @@ class CustomerIn(_Strict):
     phone: str | None = Field(default=None, max_length=40, description="Any format; kept as E.164.")
     name: str | None = Field(default=None, max_length=200)
     locale: str | None = Field(default=None, max_length=20)
-    timezone: str | None = None
+    timezone: str | None = Field(default=None, max_length=64)
     country: str | None = Field(
         default=None, min_length=2, max_length=2, description="Region for local phone formats."
     )
@@ -120,14 +120,14 @@ class CartEventIn(_Strict):
     type: EventType
     occurred_at: datetime | None = Field(default=None, description="Defaults to the time received.")
     items: list[CartItem] | None = Field(default=None, max_length=500)
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", max_length=3)
     page: str | None = Field(default=None, max_length=2000)
     customer: CustomerIn | None = None
     consent: ConsentIn | None = None
     order: OrderIn | None = None
     reply: Literal["chat", "callback", "dismiss"] | None = None
     channels: list[Literal["email", "sms", "voice"]] | None = Field(
-        default=None, description="opt_out: the channels; all of them if unset."
+        default=None, max_length=3, description="opt_out: the channels; all of them if unset."
     )
 
     @model_validator(mode="after")

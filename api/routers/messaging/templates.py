@@ -17,7 +17,7 @@ from winback.messaging.templates import DEFAULT_TEMPLATES, TemplateSource
 from winback.platform.clock import utcnow
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
-TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_\-]{1,100}$")]
+TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_\-]{1,100}$", max_length=100)]
 
 
 @router.get("", response_model=list[MessageTemplatePublic])

@@ -18,7 +18,9 @@ from winback.tasks.agent_models import (
 )
 
 router = APIRouter(prefix="/v1/queues", tags=["agents"])
-QueueName = Annotated[str, Path(pattern=NAME_PATTERN, description="e.g. `shoes-es`.")]
+QueueName = Annotated[
+    str, Path(pattern=NAME_PATTERN, max_length=60, description="e.g. `shoes-es`.")
+]
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
