@@ -382,6 +382,26 @@ async def test_a_redelivered_inbound_text_is_stored_once(
     assert len(notes) == 1
 
 
+async def test_events_are_deduplicated_per_retailer(stack: Stack, retailer: RetailerClient) -> None:
+    """The same event id at two retailers is two events: one must not hide the other."""
+    other = await stack.retailer("Other")
+    await start_cart(retailer, "c1", {"email": True, "sms": True})
+    await start_cart(other, "c1", {"email": True, "sms": True})
+
+    for shop in (retailer, other):
+        response = await post_twilio(
+            stack, f"/v1/webhooks/twilio/{shop.id}/sms-inbound", sms("STOP", "SMshared")
+        )
+        assert response.status_code == 200, response.text
+
+    assert len(await provider_events(stack)) == 2
+    for shop in (retailer, other):
+        assert {(c, a) for c, a, _ in await suppressions(stack, shop.id)} == {
+            ("sms", PHONE),
+            ("voice", PHONE),
+        }
+
+
 @pytest.mark.parametrize(
     "tamper", ["wrong token", "missing", "other retailer's url", "form changed"]
 )

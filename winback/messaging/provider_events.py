@@ -105,10 +105,12 @@ async def record_once(
     payload: dict[str, Any],
     message_id: int | None = None,
 ) -> bool:
-    """Stores the event; False if this provider already delivered it."""
+    """Stores the event; False if this provider already delivered it to this retailer."""
     seen = await session.exec(
         select(ProviderEvent.id).where(
-            ProviderEvent.provider == provider, ProviderEvent.event_id == event_id
+            ProviderEvent.retailer_id == retailer_id,
+            ProviderEvent.provider == provider,
+            ProviderEvent.event_id == event_id[:200],
         )
     )
     if seen.first() is not None:
