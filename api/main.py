@@ -3,12 +3,13 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api.body_limit import DeclaredBodyLimit
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import install_metrics
+from api.rate_limits import RateLimiter, rate_limit
 from api.routers.carts import cadences, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup
@@ -51,7 +52,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     install_error_handlers(app)
     install_metrics(app)
     routers = (
-        health,
         retailers,
         cadences,
         templates,
@@ -72,9 +72,16 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         unsubscribe,
         webhooks,
     )
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.include_router(health.router, responses=ERROR_RESPONSES)
     for router in routers:
-        # One error schema for every 4xx/5xx, declared on every route (the OpenAPI is true).
-        app.include_router(router.router, responses=ERROR_RESPONSES)
+        # One error schema for every 4xx/5xx, declared on every route (the OpenAPI is true);
+        # every route but the health check is rate limited per credential and per address.
+        app.include_router(
+            router.router,
+            responses=ERROR_RESPONSES,
+            dependencies=[Depends(rate_limit("api"))],
+        )
     # Outside everything, FastAPI's own body limit included: a declared Content-Length over the
     # cap gets the JSON 413 before any middleware runs.
     build_stack = app.build_middleware_stack
