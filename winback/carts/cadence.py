@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -160,9 +161,20 @@ class CadenceStepIn(_Strict):
         return value
 
 
+# A wall-clock time in the recipient's zone, "HH:MM" both ways. (JSON Schema's `time` format
+# needs a UTC offset, which a local clock time does not have: the document says what we return.)
+LocalTime = Annotated[
+    time,
+    PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "maxLength": 8}
+    ),
+]
+
+
 class QuietHours(_Strict):
-    start: time = time(21, 0)
-    end: time = time(8, 0)
+    start: LocalTime = Field(default=time(21, 0), description='Local time, e.g. "21:00".')
+    end: LocalTime = Field(default=time(8, 0), description='Local time, e.g. "08:00".')
 
 
 class FrequencyCap(_Strict):

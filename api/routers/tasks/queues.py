@@ -27,7 +27,14 @@ def _invalid(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
 
 
-@router.put("/{name}", response_model=QueuePublic)
+@router.put(
+    "/{name}",
+    response_model=QueuePublic,
+    responses={
+        status.HTTP_200_OK: {"description": "Replaced"},
+        status.HTTP_201_CREATED: {"model": QueuePublic, "description": "Created"},
+    },
+)
 async def put_queue(
     name: QueueName,
     body: QueueCreate,
