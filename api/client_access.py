@@ -73,7 +73,11 @@ async def get_client(
     key: Annotated[PublishableKey, Depends(checked_key)],
     visitor: Annotated[
         str | None,
-        Header(alias=VISITOR_HEADER, description="The browser's first-party id (winback.js)."),
+        Header(
+            alias=VISITOR_HEADER,
+            max_length=64,
+            description="The browser's first-party id (winback.js).",
+        ),
     ] = None,
 ) -> ClientCaller:
     limiter: ClientRateLimiter = request.app.state.client_rate_limiter

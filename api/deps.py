@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from winback.platform.db import SessionFactory
-from winback.platform.settings import Settings
+from winback.platform.settings import DEV_ADMIN_TOKEN, Settings
 from winback.retailers.models import ApiKey, Retailer
 from winback.tasks.agent_models import Agent
 
@@ -136,6 +136,12 @@ def require_admin(
     expected = settings.admin_token.get_secret_value()
     if not token or not hmac.compare_digest(token, expected):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-Admin-Token")
+    if expected == DEV_ADMIN_TOKEN and not settings.embedded_dev:
+        # The documented default is public knowledge: only the embedded stack may use it.
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "the default admin token works only in `winback dev`; set WINBACK_ADMIN_TOKEN",
+        )
 
 
 RetailerDep = Annotated[Retailer, Depends(get_retailer)]

@@ -2,15 +2,19 @@
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from api.body_limit import too_large
 from winback.carts.events import EventIdConflict
 from winback.platform.errors import InputFieldError
 from winback.tasks.commands import TaskNoLongerOpen, UpdateUnconfirmed
@@ -28,6 +32,51 @@ WORKFLOW_REJECTIONS: dict[str, int] = {
 }
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="Where in the request, e.g. `items.0.price` or `request`.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer has this shape."""
+
+    detail: str = Field(description="What is wrong, for a person to read.")
+    errors: list[FieldError] = Field(default_factory=list, description="One per bad field.")
+    reason: str | None = Field(
+        default=None, description="A workflow's refusal type (`TaskClaimed`, ...), if any."
+    )
+
+
+_DESCRIPTIONS = {
+    400: "Bad request (a webhook body that is not what its provider sends)",
+    401: "Missing or unknown credentials",
+    403: "Credentials that may not do this",
+    404: "Not found (or not this caller's)",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "Invalid input; `errors` names each field",
+    429: "Too many requests; see `Retry-After`",
+    503: "A dependency (the workflow service) is unavailable; retry",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in _DESCRIPTIONS.items()
+}
+
+
+def error_response(
+    code: int,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    *,
+    reason: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    content: dict[str, Any] = {"detail": detail, "errors": errors or []}
+    if reason is not None:
+        content["reason"] = reason
+    return JSONResponse(status_code=code, content=content, headers=dict(headers or {}))
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
@@ -36,6 +85,13 @@ def _where(loc: tuple[int | str, ...]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:  # a chunked body past the cap
+            detail = too_large(request.app.state.settings.max_body_bytes)
+        return error_response(exc.status_code, detail, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -43,30 +99,24 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            content={"detail": summary, "errors": errors},
-        )
+        return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, summary, errors)
 
     @app.exception_handler(InputFieldError)
     async def _event_field(_: Request, exc: InputFieldError) -> JSONResponse:
-        return JSONResponse(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            content={
-                "detail": f"{exc.field}: {exc}",
-                "errors": [{"field": exc.field, "message": str(exc)}],
-            },
+        return error_response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{exc.field}: {exc}",
+            [{"field": exc.field, "message": str(exc)}],
         )
 
     @app.exception_handler(EventIdConflict)
     async def _event_conflict(_: Request, exc: EventIdConflict) -> JSONResponse:
-        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc)})
+        return error_response(status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
-        return JSONResponse(
-            status_code=status.HTTP_409_CONFLICT,
-            content={"detail": "conflicts with a concurrent or earlier request; retry it"},
+        return error_response(
+            status.HTTP_409_CONFLICT, "conflicts with a concurrent or earlier request; retry it"
         )
 
     @app.exception_handler(DataError)
@@ -78,9 +128,9 @@ def install_error_handlers(app: FastAPI) -> None:
             for name, value in params.items()
             if isinstance(value, str) and "\x00" in value
         }
-        return JSONResponse(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            content={"detail": f"{', '.join(sorted(fields)) or 'request'}: {exc.orig}"},
+        return error_response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{', '.join(sorted(fields)) or 'request'}: {exc.orig}",
         )
 
     @app.exception_handler(WorkflowUpdateFailedError)
@@ -88,17 +138,18 @@ def install_error_handlers(app: FastAPI) -> None:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
             code = WORKFLOW_REJECTIONS.get(cause.type or "", status.HTTP_409_CONFLICT)
-            content = {"detail": cause.message, "reason": cause.type}
-        else:  # the update handler itself failed: not the caller's fault
-            code = status.HTTP_500_INTERNAL_SERVER_ERROR
-            content = {"detail": f"the workflow could not apply the change ({cause})"}
-        return JSONResponse(status_code=code, content=content)
+            return error_response(code, cause.message, reason=cause.type)
+        # The update handler itself failed: not the caller's fault, and a retry may do.
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the workflow could not apply the change ({cause}); retry",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(TaskNoLongerOpen)
     async def _task_gone(_: Request, exc: TaskNoLongerOpen) -> JSONResponse:
-        return JSONResponse(
-            status_code=status.HTTP_409_CONFLICT,
-            content={"detail": "task is no longer open", "reason": "WorkflowClosed"},
+        return error_response(
+            status.HTTP_409_CONFLICT, "task is no longer open", reason="WorkflowClosed"
         )
 
     @app.exception_handler(UpdateUnconfirmed)
@@ -123,16 +174,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _update_timeout(
         _: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError
     ) -> JSONResponse:
-        return JSONResponse(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"detail": "the workflow did not answer in time; retry"},
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the workflow did not answer in time; retry",
             headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(RPCError)
     async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:
-        return JSONResponse(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"detail": f"workflow service unavailable ({exc.status.name}); retry"},
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"workflow service unavailable ({exc.status.name}); retry",
             headers={"Retry-After": "5"},
         )

@@ -4,16 +4,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
+from api.body_limit import DeclaredBodyLimit
 from api.client_access import install_client_cors
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import install_metrics
 from api.pages import demo
 from api.pages.console import install_console
 from api.rate_limit import ClientRateLimiter
+from api.rate_limits import RateLimiter, rate_limit
 from api.routers.carts import cadences, client, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup, privacy
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         summary="Wins customers back for online retailers, on durable Temporal workflows.",
         version="0.1.0",
         lifespan=lifespan,
+        # A larger body is a 413 before anything parses it (Content-Length, or counted as it
+        # arrives when chunked).
+        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.client_rate_limiter = ClientRateLimiter(
@@ -63,7 +68,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     install_metrics(app)
     install_client_cors(app)
     routers = (
-        health,
         retailers,
         cadences,
         templates,
@@ -91,8 +95,22 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         snippet,
         voice_inbound,
     )
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.include_router(health.router, responses=ERROR_RESPONSES)
     for router in routers:
-        app.include_router(router.router)
+        # One error schema for every 4xx/5xx, declared on every route (the OpenAPI is true);
+        # every route but the health check is rate limited per credential and per address.
+        app.include_router(
+            router.router,
+            responses=ERROR_RESPONSES,
+            dependencies=[Depends(rate_limit("api"))],
+        )
+    # Outside everything, FastAPI's own body limit included: a declared Content-Length over the
+    # cap gets the JSON 413 before any middleware runs.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: DeclaredBodyLimit(  # type: ignore[method-assign]
+        build_stack(), max_bytes=settings.max_body_bytes
+    )
     if settings.demo_store:  # only the embedded dev stack serves the demo storefront
         app.include_router(demo.router)
     install_console(app)

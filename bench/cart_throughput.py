@@ -278,6 +278,9 @@ async def open_stack(
             task_queue=f"winback-bench-{run_id}",
             admin_token=SecretStr(ADMIN_TOKEN),
             worker_metrics_port=None,
+            api_metrics_port=None,
+            rate_limit_per_key="1000000/minute",  # the benchmark measures the engine, not limits
+            rate_limit_per_address="1000000/minute",
         )
         engine = await prepare_database(settings)
         stack.push_async_callback(engine.dispose)

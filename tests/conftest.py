@@ -234,6 +234,8 @@ def test_settings(database_url: str, task_queue: str) -> Settings:
         task_queue=task_queue,
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         worker_metrics_port=None,
+        api_metrics_port=None,
+        allow_loopback_urls=True,  # retailers' webhooks point at pytest-httpserver on 127.0.0.1
     )
 
 

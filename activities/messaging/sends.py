@@ -46,17 +46,19 @@ from winback.messaging.models import Message, Suppression
 from winback.messaging.quiet_hours import parse_clock, quiet_until, recipient_zone
 from winback.messaging.reconcile import retake, settle
 from winback.messaging.template_models import MessageTemplate
+from winback.messaging.template_runner import RenderTimeout, template_runner
 from winback.messaging.templates import (
     DEFAULT_TEMPLATES,
     MessageContext,
     RenderedMessage,
     TemplateSource,
-    render,
 )
 from winback.messaging.unsubscribe import unsubscribe_url
+from winback.messaging.unsubscribe_footer import with_unsubscribe_link
 from winback.platform.clock import utcnow
 from winback.platform.crypto import address_digest
 from winback.platform.db import SessionFactory, session_scope
+from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
 from workflows.carts.types import (
@@ -82,6 +84,7 @@ log = logging.getLogger(__name__)
 CALL_CHANNELS = PHONE_CHANNELS  # the channels quiet hours apply to
 REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
 COUNTED_STATUSES = MessageStatus.WENT_OUT
+TWILIO_OPTED_OUT = "21610"  # Twilio refused: the number texted STOP to our sender
 
 
 HEARTBEAT_EVERY = 1.0  # seconds; the workflow's heartbeat timeout is a few of these
@@ -176,7 +179,10 @@ class MessagingActivities:
         address = ctx.customer.address_for(step.channel)
         assert address is not None
         code = await _discount_code(session, ctx.retailer.id, step, key)
-        rendered = await _render(session, ctx, step, code)
+        unsubscribe = _unsubscribe_link(self._settings, ctx, step.channel)
+        rendered = await _render(session, ctx, step, code, unsubscribe)
+        if unsubscribe is not None:  # every marketing email shows its unsubscribe link
+            rendered = with_unsubscribe_link(rendered, unsubscribe)
         in_outbox = isinstance(adapter, OutboxAdapter)
         message = Message(
             retailer_id=ctx.retailer.id,
@@ -278,7 +284,12 @@ class MessagingActivities:
             categories=["winback", "cart-recovery", f"step-{step.index}"],
             template=step.template,
             template_data={
-                **_context(ctx, step, message.discount_code).as_dict(),
+                **_context(
+                    ctx,
+                    step,
+                    message.discount_code,
+                    _unsubscribe_link(self._settings, ctx, step.channel),
+                ).as_dict(),
                 "subject": message.subject,
             },
             store_name=ctx.retailer.name,
@@ -382,10 +393,27 @@ class MessagingActivities:
 
     async def _push_webhook(self, url: str, secret: str, payload: Mapping[str, object]) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+        try:  # checked again now: what the host resolves to may have changed since the save
+            target = await check_outbound_url(
+                url, allow_loopback=self._settings.allow_loopback_urls
+            )
+        except UnsafeUrl as err:
+            raise ApplicationError(
+                f"webhook {url} refused: {err}", type="UnsafeWebhookUrl", non_retryable=True
+            ) from err
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret, body),
+            "Host": target.host_header,
+        }
         client = self._http or httpx.AsyncClient(timeout=10)
         try:
-            response = await client.post(url, content=body, headers=headers)
+            response = await client.post(
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.server_name},
+            )
         except httpx.HTTPError as err:
             raise ApplicationError(
                 f"webhook {url} unreachable: {err}", type=ErrorType.WEBHOOK_FAILED
@@ -443,6 +471,18 @@ async def deliver(
         await _mark(
             sessions, outgoing.message_id, MessageStatus.FAILED, adapter.name, None, str(err)
         )
+        if err.code == TWILIO_OPTED_OUT:
+            # Imported here: opt-outs tell workflows, and workflows import these activities.
+            from winback.customers.opt_outs import number_opted_out_at_twilio
+
+            async with session_scope(sessions) as session:
+                row = await session.get(Message, outgoing.message_id)
+                await number_opted_out_at_twilio(
+                    session,
+                    retailer_id=outgoing.retailer_id,
+                    phone=outgoing.to,
+                    customer_id=row.customer_id if row else None,
+                )
         raise ApplicationError(
             f"{adapter.name} refused the message: {err}",
             type=ErrorType.PROVIDER_REJECTED,
@@ -663,7 +703,19 @@ async def _discount_code(
     return free.code
 
 
-def _context(ctx: CartContext, step: StepSpec, discount_code: str | None) -> MessageContext:
+def _unsubscribe_link(settings: Settings, ctx: CartContext, channel: str) -> str | None:
+    """An email's one-click unsubscribe link, shown in its body and its headers."""
+    if channel != "email" or ctx.customer is None or ctx.customer.id is None:
+        return None
+    return unsubscribe_url(ctx.retailer.id, ctx.customer.id, "email", settings=settings)
+
+
+def _context(
+    ctx: CartContext,
+    step: StepSpec,
+    discount_code: str | None,
+    unsubscribe: str | None = None,
+) -> MessageContext:
     return MessageContext(
         shopper_name=ctx.customer.name if ctx.customer else None,
         items=ctx.cart.items,
@@ -673,11 +725,16 @@ def _context(ctx: CartContext, step: StepSpec, discount_code: str | None) -> Mes
         store_name=ctx.retailer.name,
         discount_code=discount_code,
         offer=step.offer,
+        unsubscribe_url=unsubscribe,
     )
 
 
 async def _render(
-    session: AsyncSession, ctx: CartContext, step: StepSpec, discount_code: str | None
+    session: AsyncSession,
+    ctx: CartContext,
+    step: StepSpec,
+    discount_code: str | None,
+    unsubscribe: str | None = None,
 ) -> RenderedMessage:
     stored = (
         await session.exec(
@@ -699,7 +756,13 @@ async def _render(
             non_retryable=True,
         )
     try:
-        return render(source, _context(ctx, step, discount_code))
+        return await template_runner().render(
+            source, _context(ctx, step, discount_code, unsubscribe)
+        )
+    except RenderTimeout as err:  # a loaded machine, most likely: the retry may render it
+        raise ApplicationError(
+            f"template {step.template!r}: {err}", type="TemplateTimeout"
+        ) from err
     except TemplateError as err:
         raise ApplicationError(
             f"template {step.template!r} failed: {err}",

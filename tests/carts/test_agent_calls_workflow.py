@@ -319,3 +319,47 @@ async def test_the_reminder_before_the_deadline_is_configurable(stack: Stack) ->
         m["subject"][:8] for m in await retailer.outbox() if m["template"] == "agent_notification"
     ]
     assert notices == ["Overdue "]  # no "Due soon" reminder
+
+
+async def test_not_interested_on_the_callback_ends_the_journey(stack: Stack) -> None:
+    retailer = await _setup(
+        stack,
+        {"channel": "onsite", "sla": "15m"},
+        {"channel": "email", "delay": "1h"},
+        {"channel": "sms", "delay": "1d"},
+    )
+    await _start(retailer)
+    await retailer.event("c1", "exit_intent")
+    async with asyncio.timeout(30):
+        while not (await retailer.get("/v1/carts/c1/nudges")).json():
+            await asyncio.sleep(0.05)
+    await retailer.event("c1", "nudge_reply", reply="callback")
+
+    await _complete(retailer, await _open_task(retailer), "reached_not_interested")
+    result = await retailer.result("c1")
+
+    assert result.stage == "declined"
+    assert [m["channel"] for m in await retailer.outbox()] == ["onsite", "agent_call"]
+
+
+async def test_agent_calls_count_in_the_study_test_and_the_outbox(stack: Stack) -> None:
+    retailer = await _setup(stack, CALL_AT_1H)
+    await _start(retailer, "c1")
+    await _start(retailer, "c2", email="bo@example.com", phone="+1 415 555 2672")
+
+    await _complete(
+        retailer, await _open_task(retailer, "c1"), "reached_not_interested", cart_id="c1"
+    )
+    await retailer.result("c1")
+    await _complete(retailer, await _open_task(retailer, "c2"), "no_answer", cart_id="c2")
+    await _open_task(retailer, "c2")  # the second attempt: the first call was made
+
+    response = await retailer.get("/v1/reports/cart-recovery")
+    assert response.status_code == 200, response.text
+    study = response.json()["study_test"]
+    assert (study["abandoned_with_contact"], study["sms_or_call_within_7d"]) == (2, 1.0)
+    calls = await retailer.outbox(channel="agent_call")
+    assert sorted((m["cart_id"], m["reply"]) for m in calls) == [
+        ("c1", "reached_not_interested"),
+        ("c2", "no_answer"),
+    ]

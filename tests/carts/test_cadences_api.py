@@ -37,7 +37,7 @@ async def test_without_a_cadence_the_default_is_version_0(stack: Stack) -> None:
         ("email", "3d", None, None, "cart_last_chance"),
     ]
     assert (current["abandon_after"], current["expire_after"]) == ("30m", "7d")
-    assert current["quiet_hours"] == {"start": "21:00:00", "end": "08:00:00"}
+    assert current["quiet_hours"] == {"start": "21:00", "end": "08:00"}
     assert (await retailer.get("/v1/cadence/versions")).json() == []
     assert (await retailer.get("/v1/cadence/versions/0")).json() == current
 

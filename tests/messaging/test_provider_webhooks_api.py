@@ -297,6 +297,25 @@ async def test_stop_opts_out_of_texts_and_calls_and_stops_the_journey(
     assert (await retailer.result("c1")).stage == "opted_out"
 
 
+@pytest.mark.parametrize("keyword", ["REVOKE", "optout"])
+async def test_twilios_other_default_opt_out_words_opt_out_too(
+    stack: Stack, retailer: RetailerClient, keyword: str
+) -> None:
+    await start_cart(retailer, "c1", {"email": True, "sms": True, "voice": True})
+
+    response = await post_twilio(
+        stack, f"/v1/webhooks/twilio/{retailer.id}/sms-inbound", sms(keyword)
+    )
+
+    assert response.status_code == 200, response.text
+    shopper = await customer(stack, retailer.id)
+    assert not shopper.consent_sms and not shopper.consent_voice
+    assert {(c, a) for c, a, _ in await suppressions(stack, retailer.id)} == {
+        ("sms", PHONE),
+        ("voice", PHONE),
+    }
+
+
 async def test_stop_with_email_still_allowed_keeps_the_journey_going(
     stack: Stack, retailer: RetailerClient
 ) -> None:
@@ -361,6 +380,26 @@ async def test_a_redelivered_inbound_text_is_stored_once(
     async with stack.sessions() as session:
         notes = list(await session.exec(select(CartEvent).where(CartEvent.type == "sms_reply")))
     assert len(notes) == 1
+
+
+async def test_events_are_deduplicated_per_retailer(stack: Stack, retailer: RetailerClient) -> None:
+    """The same event id at two retailers is two events: one must not hide the other."""
+    other = await stack.retailer("Other")
+    await start_cart(retailer, "c1", {"email": True, "sms": True})
+    await start_cart(other, "c1", {"email": True, "sms": True})
+
+    for shop in (retailer, other):
+        response = await post_twilio(
+            stack, f"/v1/webhooks/twilio/{shop.id}/sms-inbound", sms("STOP", "SMshared")
+        )
+        assert response.status_code == 200, response.text
+
+    assert len(await provider_events(stack)) == 2
+    for shop in (retailer, other):
+        assert {(c, a) for c, a, _ in await suppressions(stack, shop.id)} == {
+            ("sms", PHONE),
+            ("voice", PHONE),
+        }
 
 
 @pytest.mark.parametrize(

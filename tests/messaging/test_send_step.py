@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -13,7 +14,7 @@ from winback.carts.discount_models import DiscountCode
 from winback.carts.events import CartEventIn, record_event
 from winback.messaging.channels import OutgoingMessage, SendReceipt, TransientSendError
 from winback.messaging.channels.outbox import OutboxAdapter
-from winback.messaging.models import Message
+from winback.messaging.models import Message, Suppression
 from winback.platform.db import SessionFactory, session_scope
 from winback.platform.settings import Settings
 from winback.retailers.models import Retailer
@@ -401,3 +402,55 @@ async def test_a_call_offers_press_1_and_reports_back_to_our_webhooks(
     )
     assert sent.status_callback_url is not None
     assert sent.status_callback_url.endswith("/v1/webhooks/twilio/shop/voice-status")
+
+
+async def test_an_email_shows_its_unsubscribe_link_in_the_text_and_the_html(
+    sessions: SessionFactory,
+) -> None:
+    await _seed(sessions)
+    adapter = CountingAdapter()
+    await ActivityEnvironment().run(
+        MessagingActivities(sessions, {"email": adapter}, Settings()).send_step, _input(EMAIL)
+    )
+
+    [sent] = adapter.delivered
+    assert sent.unsubscribe_url is not None
+    assert sent.unsubscribe_url in sent.body
+    assert sent.html is not None and f'href="{sent.unsubscribe_url}"' in sent.html
+    [row] = await _messages(sessions)  # the outbox shows it too
+    assert sent.unsubscribe_url in row.body and sent.unsubscribe_url in (row.html or "")
+
+
+async def test_a_send_twilio_refuses_as_opted_out_suppresses_the_number(
+    sessions: SessionFactory, httpserver: HTTPServer
+) -> None:
+    from winback.messaging.channels.twilio_channels import TwilioSmsAdapter
+
+    account = "AC" + "0123456789abcdef" * 2
+    httpserver.expect_oneshot_request(
+        f"/2010-04-01/Accounts/{account}/Messages.json", method="POST"
+    ).respond_with_json(
+        {"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400},
+        status=400,
+    )
+    twilio = TwilioSmsAdapter(
+        account_sid=account,
+        auth_token="t",
+        from_number="+15005550006",
+        base_url=httpserver.url_for(""),
+    )
+    await _seed(sessions)
+    messaging = MessagingActivities(sessions, {"sms": twilio}, Settings())
+    sms = StepSpec(index=2, channel="sms", template="cart_sms")
+
+    with pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(messaging.send_step, _input(sms))
+    later = await ActivityEnvironment().run(
+        messaging.send_step, _input(StepSpec(index=3, channel="sms", template="cart_sms"))
+    )
+
+    async with sessions() as session:
+        suppressed = {(s.channel, s.address) for s in await session.exec(select(Suppression))}
+    assert suppressed == {("sms", "+14155552671"), ("voice", "+14155552671")}
+    assert later.outcome == "skipped"
+    assert len(httpserver.log) == 1  # the later text never reached Twilio

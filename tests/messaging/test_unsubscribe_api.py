@@ -9,7 +9,12 @@ from tests.support.helpers import SHOPPER, items
 from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
 from winback.messaging.models import Suppression
-from winback.messaging.unsubscribe import make_token, unsubscribe_url, verify_token
+from winback.messaging.unsubscribe import (
+    InvalidToken,
+    make_token,
+    unsubscribe_url,
+    verify_token,
+)
 from winback.platform.settings import Settings
 
 pytestmark = pytest.mark.both_databases
@@ -52,6 +57,29 @@ def test_the_url_carries_a_token_for_exactly_that_target() -> None:
     assert url.startswith("http://localhost:8000/v1/unsubscribe/")
     target = verify_token(url.rsplit("/", 1)[1], settings=SETTINGS)
     assert (target.retailer_id, target.customer_id, target.channel) == ("acme", 7, "email")
+
+
+def test_links_already_sent_keep_working_through_a_rotation() -> None:
+    before = Settings(unsubscribe_secret="first-secret")  # type: ignore[arg-type]
+    rotated = Settings(
+        unsubscribe_secret="second-secret",  # type: ignore[arg-type]
+        unsubscribe_old_secrets=["first-secret"],  # type: ignore[list-item]
+    )
+    dropped = Settings(unsubscribe_secret="second-secret")  # type: ignore[arg-type]
+    sent = make_token("acme", 7, "email", settings=before)
+
+    assert verify_token(sent, settings=rotated).customer_id == 7
+    assert verify_token(make_token("acme", 8, "sms", settings=rotated), settings=dropped).channel
+    with pytest.raises(InvalidToken):
+        verify_token(sent, settings=dropped)
+
+
+def test_the_admin_token_plays_no_part_in_the_links() -> None:
+    one = Settings(admin_token="a" * 20, unsubscribe_secret="s")  # type: ignore[arg-type]
+    other = Settings(admin_token="b" * 20, unsubscribe_secret="s")  # type: ignore[arg-type]
+    assert (
+        verify_token(make_token("acme", 7, "email", settings=one), settings=other).customer_id == 7
+    )
 
 
 async def test_one_click_unsubscribes_and_stops_an_email_only_journey(
@@ -121,7 +149,7 @@ async def test_a_forged_link_is_refused_and_changes_nothing(
         theirs = make_token(retailer.id, customer.id + 1, "email", settings=SETTINGS)
         token = f"{mine.split('.')[0]}.{theirs.split('.')[1]}"
     elif forgery == "other secret":
-        other = Settings(admin_token="someone-elses-server")  # type: ignore[arg-type]
+        other = Settings(unsubscribe_secret="someone-elses-server")  # type: ignore[arg-type]
         token = make_token(retailer.id, customer.id, "email", settings=other)
     else:
         token = "not-a-token"

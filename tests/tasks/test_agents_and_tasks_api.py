@@ -257,6 +257,7 @@ async def test_an_agent_call_from_claim_to_completion(
     assert stolen.status_code == 409
     assert stolen.json() == {
         "detail": f"task {task_id} is held by ana",
+        "errors": [],  # the one error schema: detail, errors, and a refusal's reason
         "reason": "TaskClaimed",
     }
     not_mine = await bo.post(f"/v1/tasks/{task_id}/complete", {"outcome": "no_answer"})

@@ -5,12 +5,14 @@ current when it started, as plain dataclasses (``to_workflow_spec``), and keeps 
 """
 
 from datetime import time, timedelta
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -75,7 +77,9 @@ class CadenceStepIn(_Strict):
     conditions: StepConditions = Field(default_factory=StepConditions)
     discount: Discount | None = None
     offer: list[OfferKind] = Field(
-        default_factory=lambda: list(ALL_OFFERS), description="On-site: what help to offer."
+        default_factory=lambda: list(ALL_OFFERS),
+        max_length=2,
+        description="On-site: what help to offer.",
     )
     sla: Duration | None = Field(
         default=None,
@@ -87,8 +91,9 @@ class CadenceStepIn(_Strict):
         description="agent_call / onsite callback: remind the holder this long before the task "
         "is due (default a quarter of the SLA; 0s for no reminder).",
     )
-    skills: list[str] = Field(
+    skills: list[Annotated[str, Field(max_length=80)]] = Field(
         default_factory=list,
+        max_length=50,
         description="agent_call: skills the task needs besides the cart's categories and the "
         "shopper's language, e.g. 'lang:es'.",
     )
@@ -109,9 +114,20 @@ class CadenceStepIn(_Strict):
         return value
 
 
+# A wall-clock time in the recipient's zone, "HH:MM" both ways. (JSON Schema's `time` format
+# needs a UTC offset, which a local clock time does not have: the document says what we return.)
+LocalTime = Annotated[
+    time,
+    PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "maxLength": 8}
+    ),
+]
+
+
 class QuietHours(_Strict):
-    start: time = time(21, 0)
-    end: time = time(8, 0)
+    start: LocalTime = Field(default=time(21, 0), description='Local time, e.g. "21:00".')
+    end: LocalTime = Field(default=time(8, 0), description='Local time, e.g. "08:00".')
 
 
 class FrequencyCap(_Strict):

@@ -94,7 +94,7 @@ class CartEventIn(_Strict):
     type: EventType
     occurred_at: datetime | None = Field(default=None, description="Defaults to the time received.")
     items: list[CartItem] | None = Field(default=None, max_length=500)
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", max_length=3)
     page: str | None = Field(default=None, max_length=2000)
     cart_url: str | None = Field(
         default=None,
@@ -107,7 +107,7 @@ class CartEventIn(_Strict):
     order: OrderIn | None = None
     reply: Literal["chat", "callback", "dismiss"] | None = None
     channels: list[ProviderChannel] | None = Field(
-        default=None, description="opt_out: the channels; all of them if unset."
+        default=None, max_length=3, description="opt_out: the channels; all of them if unset."
     )
 
     @model_validator(mode="after")

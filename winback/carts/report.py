@@ -20,6 +20,10 @@ from workflows.vocabulary import PROVIDER_CHANNELS, MessageStatus
 
 FOLLOW_UP_CHANNELS = PROVIDER_CHANNELS
 DELIVERED = MessageStatus.TOUCHED
+# The study's "SMS or call": a text, an automated call, or an agent's call. An agent who dialled
+# and got no answer still called (``not_reached``), as an automated call that rang out did.
+CALL_OR_SMS_CHANNELS = ("sms", "voice", "agent_call")
+AGENT_CALL_MADE = (*DELIVERED, "not_reached")
 
 
 class StepFigures(BaseModel):
@@ -51,6 +55,12 @@ class CartRecoveryReport(BaseModel):
     by_step: list[StepFigures]
     by_channel: list[StepFigures]
     study_test: StudyTest
+
+
+def _went_out(message: Message) -> bool:
+    if message.channel == "agent_call":
+        return message.status in AGENT_CALL_MADE
+    return message.status in DELIVERED
 
 
 def _rate(part: int, whole: int) -> float:
@@ -124,7 +134,7 @@ async def cart_recovery_report(
         assert cart.abandoned_at is not None
         limit = cart.abandoned_at + window
         return any(
-            m.channel in chans and m.status in DELIVERED and m.created_at <= limit
+            m.channel in chans and _went_out(m) and m.created_at <= limit
             for m in by_cart[cart.cart_id]
         )
 
@@ -160,7 +170,11 @@ async def cart_recovery_report(
                 len(with_contact),
             ),
             sms_or_call_within_7d=_rate(
-                sum(1 for c in with_contact if sent_within(c, ("sms", "voice"), timedelta(days=7))),
+                sum(
+                    1
+                    for c in with_contact
+                    if sent_within(c, CALL_OR_SMS_CHANNELS, timedelta(days=7))
+                ),
                 len(with_contact),
             ),
         ),

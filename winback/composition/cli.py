@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from api.metrics import serve_metrics
 from winback.carts.redrive import run_redriver
 from winback.composition.stack import build_app, prepare_database, running_worker
 from winback.platform.db import make_session_factory
@@ -107,7 +108,16 @@ async def _run_worker(
         await asyncio.gather(*sweeps)
 
 
+def _serve_api_metrics(settings: Settings) -> None:
+    if settings.api_metrics_port is not None:
+        serve_metrics(settings.api_metrics_port, settings.api_host)
+        log.info(
+            "API metrics on http://%s:%s/metrics", settings.api_host, settings.api_metrics_port
+        )
+
+
 async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    _serve_api_metrics(settings)
     config = uvicorn.Config(
         build_app(settings, temporal=client),
         host=settings.api_host,
@@ -122,7 +132,11 @@ async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) ->
 
 
 async def dev() -> None:
-    settings = get_settings().model_copy(update={"demo_store": True})  # /demo/shop on
+    # The embedded stack on one machine: the demo store is served, the default admin token is
+    # accepted, and retailers' webhooks may point at this machine's loopback.
+    settings = get_settings().model_copy(
+        update={"demo_store": True, "embedded_dev": True, "allow_loopback_urls": True}
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         temporal_binary(),

@@ -32,7 +32,7 @@ class CustomerIn(_Strict):
     phone: str | None = Field(default=None, max_length=40, description="Any format; kept as E.164.")
     name: str | None = Field(default=None, max_length=200)
     locale: str | None = Field(default=None, max_length=20)
-    timezone: str | None = None
+    timezone: str | None = Field(default=None, max_length=64)
     country: str | None = Field(
         default=None, min_length=2, max_length=2, description="Region for local phone formats."
     )

@@ -63,6 +63,29 @@ async def stop_contact(
     return to_tell
 
 
+async def number_opted_out_at_twilio(
+    session: AsyncSession, *, retailer_id: str, phone: str, customer_id: int | None
+) -> None:
+    """Twilio refused a send because the number texted STOP to the sender (error 21610): Twilio
+    now blocks it, so it goes on our suppression list too and later texts and calls to it are
+    skipped instead of being scheduled and refused one by one."""
+    customers = await customers_by_address(
+        session, retailer_id=retailer_id, channel="sms", address=phone
+    )
+    if customer_id is not None and all(c.id != customer_id for c in customers):
+        known = await session.get(Customer, customer_id)
+        if known is not None:
+            customers.append(known)
+    await stop_contact(
+        session,
+        retailer_id=retailer_id,
+        channels=["sms", "voice"],
+        address=phone,
+        customers=customers,
+        reason="sms_stop",
+    )
+
+
 async def resume_contact(
     session: AsyncSession,
     *,

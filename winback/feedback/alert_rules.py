@@ -7,7 +7,7 @@ one answer.
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -62,11 +62,15 @@ class Person(_Strict):
 
 
 class BusinessUnitRule(_Strict):
-    id: str = Field(pattern=SLUG, description="As answers name it, e.g. `store-madrid`.")
+    id: str = Field(
+        pattern=SLUG, max_length=60, description="As answers name it, e.g. `store-madrid`."
+    )
     name: str = Field(min_length=1, max_length=200)
     owner: Person
     escalation: list[Person] = Field(
-        default_factory=list, description="Who an overdue step escalates to, in order."
+        default_factory=list,
+        max_length=10,
+        description="Who an overdue step escalates to, in order.",
     )
     nps_at_most: int | None = Field(default=None, description="Overrides the retailer's.")
     csat_at_most: int | None = None
@@ -143,13 +147,14 @@ class AlertRulesIn(_Strict):
 
     nps_at_most: int = Field(default=6, description="NPS answers at or below open a case.")
     csat_at_most: int = Field(default=2, description="CSAT answers at or below open a case.")
-    hot_keywords: list[str] = Field(
+    hot_keywords: list[Annotated[str, Field(max_length=100)]] = Field(
+        max_length=200,
         default_factory=lambda: ["cancel", "lawyer", "refund", "never again", "abogado"],
         description="A comment with any of these (case-insensitive) makes the case hot.",
     )
     business_units: list[BusinessUnitRule] = Field(min_length=1, max_length=500)
     default_business_unit: str | None = Field(
-        default=None, description="For answers that name none."
+        default=None, max_length=60, description="For answers that name none."
     )
     slas: SeveritySlas = Field(default_factory=SeveritySlas)
     remind_before_fraction: float = Field(
@@ -163,7 +168,8 @@ class AlertRulesIn(_Strict):
     retry_after: Duration = Field(
         default=timedelta(hours=4), description="Between unanswered contact attempts."
     )
-    root_causes: list[str] = Field(
+    root_causes: list[Annotated[str, Field(max_length=60)]] = Field(
+        max_length=200,
         default_factory=lambda: [
             "delivery_late",
             "product_defect",
@@ -175,7 +181,8 @@ class AlertRulesIn(_Strict):
         ],
         min_length=1,
     )
-    resolution_codes: list[str] = Field(
+    resolution_codes: list[Annotated[str, Field(max_length=60)]] = Field(
+        max_length=200,
         default_factory=lambda: [
             "refund",
             "replacement",
@@ -257,6 +264,14 @@ def _check_thresholds(where: str, nps: int, csat: int, promoters: PromoterRule) 
 
 class AlertRulesPublic(AlertRulesIn):
     version: int
+    task_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description="The agent queue each business unit's case tasks go to now: the queue "
+        "named after the unit if it exists, else 'default'.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Rules that work, but maybe not as meant."
+    )
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,10 @@ class ShopifyConnectionIn(SQLModel):
         "Notifications > Webhooks, or the app's client secret for an app's webhooks.",
     )
     country: str | None = Field(
-        default=None, description="ISO 3166 alpha-2; default: the retailer's country."
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 alpha-2; default: the retailer's country.",
     )
 
     @field_validator("shop_domain")
@@ -80,7 +83,10 @@ class WooCommerceConnectionIn(SQLModel):
         "Winback makes one and shows it once.",
     )
     country: str | None = Field(
-        default=None, description="ISO 3166 alpha-2; default: the retailer's country."
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 alpha-2; default: the retailer's country.",
     )
 
     @field_validator("store_url")

@@ -1,8 +1,9 @@
 """Every event a provider sends us (SendGrid events, Twilio callbacks), stored once.
 
-The unique (provider, event id) makes a redelivered event a no-op: SendGrid's ``sg_event_id``;
-Twilio's ``MessageSid:MessageStatus`` for a status callback, ``CallSid:CallStatus`` for a call,
-the ``SmsSid`` of an inbound message.
+The unique (retailer, provider, event id) makes a redelivered event a no-op, per retailer (one
+retailer's event ids never hide another's). The ids: SendGrid's ``sg_event_id``; Twilio's
+``MessageSid:MessageStatus`` for a status callback, ``CallSid:CallStatus`` for a call, the
+``SmsSid`` of an inbound message.
 """
 
 from datetime import datetime
@@ -16,7 +17,7 @@ from winback.platform.columns import json_column, utc_column
 
 class ProviderEvent(SQLModel, table=True):
     __tablename__ = "provider_event"
-    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+    __table_args__ = (UniqueConstraint("retailer_id", "provider", "event_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     retailer_id: str = Field(foreign_key="retailer.id", index=True)

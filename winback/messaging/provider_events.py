@@ -70,7 +70,8 @@ TWILIO_SMS_STATUS = {
 }
 TWILIO_UNSUBSCRIBED_RECIPIENT = "21610"  # the number texted STOP to our sender at Twilio
 
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+# Twilio's default opt-out keywords: Twilio blocks the number on any of them, so must we.
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
 DEFAULT_HELP_TEXT = (
@@ -105,10 +106,12 @@ async def record_once(
     payload: dict[str, Any],
     message_id: int | None = None,
 ) -> bool:
-    """Stores the event; False if this provider already delivered it."""
+    """Stores the event; False if this provider already delivered it to this retailer."""
     seen = await session.exec(
         select(ProviderEvent.id).where(
-            ProviderEvent.provider == provider, ProviderEvent.event_id == event_id
+            ProviderEvent.retailer_id == retailer_id,
+            ProviderEvent.provider == provider,
+            ProviderEvent.event_id == event_id[:200],
         )
     )
     if seen.first() is not None:

@@ -5,15 +5,62 @@ tricks, no mutation) with ``StrictUndefined`` (a typo fails at save time, not at
 autoescaped; text parts are not.
 """
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+MAX_OUTPUT_CHARS = 200_000  # a rendered part longer than this is refused
+MAX_RESULT_BITS = 4_096  # an integer a template computes: enough for any price, never 9**3000000
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d*)(?:\.(\d*))?")
+
+
+class RenderError(TemplateError):
+    """The template parsed but failed while rendering ({{ 1/0 }}, {{ total + 1 }}, ...)."""
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus bounds on what one operator can cost.
+
+    Intercepted operators are also never folded at compile time, so ``{{ 9**3000000 }}`` is
+    refused here instead of being computed while compiling.
+    """
+
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        problem = _too_costly(operator, left, right)
+        if problem is not None:
+            raise RenderError(problem)
+        return super().call_binop(context, operator, left, right)
+
+
+def _too_costly(operator: str, left: Any, right: Any) -> str | None:
+    """Why ``left <operator> right`` would cost too much to compute; None if it is cheap."""
+    ints = isinstance(left, int) and isinstance(right, int)
+    bits = abs(left).bit_length() * right if ints and abs(left) > 1 else 0
+    if operator == "**" and bits > MAX_RESULT_BITS:
+        return f"{left} ** {right} is too large"
+    if operator == "*":
+        if ints and left.bit_length() + right.bit_length() > MAX_RESULT_BITS:
+            return "a product is too large"
+        for seq, times in ((left, right), (right, left)):
+            sequence = isinstance(seq, str | list | tuple) and isinstance(times, int)
+            if sequence and len(seq) * times > MAX_OUTPUT_CHARS:
+                return "a repeated sequence would be too long"
+    if operator == "%" and isinstance(left, str):
+        widths = [w for pair in _FORMAT_WIDTH.findall(left) for w in pair if w]
+        if any(int(w) > MAX_OUTPUT_CHARS for w in widths):
+            return "a format width is too large"
+    return None
+
+
+_text_env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+_html_env = _BoundedSandbox(undefined=StrictUndefined, autoescape=True)
 
 
 @dataclass(frozen=True)
@@ -43,6 +90,7 @@ class MessageContext:
     store_name: str
     discount_code: str | None = None
     offer: list[str] = field(default_factory=list)
+    unsubscribe_url: str | None = None  # emails: shown in a footer unless the template shows it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +104,7 @@ class MessageContext:
             "store_name": self.store_name,
             "discount_code": self.discount_code,
             "offer": self.offer,
+            "unsubscribe_url": self.unsubscribe_url,
         }
 
 
@@ -129,11 +178,8 @@ SAMPLE_CONTEXT = MessageContext(
     cart_url="https://shop.example.com/cart/c-1",
     store_name="Example Store",
     discount_code="WELCOME10",
+    unsubscribe_url="https://winback.example.com/v1/unsubscribe/sample-token",
 )
-
-
-class RenderError(TemplateError):
-    """The template parsed but failed while rendering ({{ 1/0 }}, {{ total + 1 }}, ...)."""
 
 
 def render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
@@ -152,12 +198,23 @@ def _compiled(text: str, html: bool = False) -> Template:
     return (_html_env if html else _text_env).from_string(text)
 
 
+def _bounded(template: Template, values: dict[str, Any]) -> str:
+    """Renders chunk by chunk, stopping as soon as the output passes the bound."""
+    chunks, size = [], 0
+    for chunk in template.generate(values):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise RenderError(f"renders to more than {MAX_OUTPUT_CHARS} characters")
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
 def _render(source: TemplateSource, context: MessageContext) -> RenderedMessage:
     values = context.as_dict()
     return RenderedMessage(
-        body=_compiled(source.body).render(values).strip(),
-        subject=_compiled(source.subject).render(values).strip() if source.subject else None,
-        html=_compiled(source.html, html=True).render(values) if source.html else None,
+        body=_bounded(_compiled(source.body), values).strip(),
+        subject=_bounded(_compiled(source.subject), values).strip() if source.subject else None,
+        html=_bounded(_compiled(source.html, html=True), values) if source.html else None,
     )
 
 

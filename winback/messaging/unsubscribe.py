@@ -1,23 +1,27 @@
 """Signed one-click unsubscribe links (RFC 8058), one per retailer, customer and channel.
 
-A token is ``<base64url payload>.<base64url HMAC-SHA256 of the payload>``; the payload names the
-retailer, the customer and the channel, so a token cannot be forged, altered, or used for another
-customer or store. The key is derived from the server's admin token for now
-(``HMAC(admin_token, "unsubscribe")``); it moves to a dedicated secrets key when settings get one.
+Tokens are signed with ``itsdangerous`` and a secret of their own
+(``WINBACK_UNSUBSCRIBE_SECRET``), never one shared with anything else: rotating the admin token
+or the secrets key leaves emailed links working. The payload names the retailer, the customer
+and the channel, so a token cannot be forged, altered, or used for another customer or store.
+Rotation: the new secret signs, and every secret in ``WINBACK_UNSUBSCRIBE_OLD_SECRETS`` still
+verifies, so links already sent keep working until those are dropped.
 """
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
+import logging
 from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from winback.platform.settings import Settings, get_settings
 from workflows.vocabulary import PROVIDER_CHANNELS
 
 CHANNELS = PROVIDER_CHANNELS
-_CONTEXT = b"winback-unsubscribe-v1"
+_SALT = "winback-unsubscribe-v2"
+DEV_UNSUBSCRIBE_SECRET = "winback-dev-unsubscribe-secret"  # the embedded stack's, with a warning
+
+log = logging.getLogger(__name__)
+_warned = False
 
 
 @dataclass(frozen=True)
@@ -31,22 +35,22 @@ class InvalidToken(ValueError):
     """Forged, altered or malformed."""
 
 
-def _key(settings: Settings) -> bytes:
-    # TODO(issue 5): derive from the dedicated secrets key once settings have one.
-    secret = settings.admin_token.get_secret_value().encode()
-    return hmac.new(secret, b"unsubscribe", hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(settings: Settings, payload: bytes) -> bytes:
-    return hmac.new(_key(settings), _CONTEXT + b"." + payload, hashlib.sha256).digest()
+def _serializer(settings: Settings) -> URLSafeSerializer:
+    global _warned
+    current = settings.unsubscribe_secret
+    if current is None:
+        if not _warned:
+            log.warning(
+                "WINBACK_UNSUBSCRIBE_SECRET is unset: unsubscribe links use a dev secret anyone "
+                "can read; set one anywhere but your laptop"
+            )
+            _warned = True
+        secret = DEV_UNSUBSCRIBE_SECRET
+    else:
+        secret = current.get_secret_value()
+    # itsdangerous signs with the last key and verifies with any of them.
+    old = [s.get_secret_value() for s in settings.unsubscribe_old_secrets]
+    return URLSafeSerializer([*old, secret], salt=_SALT)
 
 
 def make_token(
@@ -54,25 +58,18 @@ def make_token(
 ) -> str:
     if channel not in CHANNELS:
         raise ValueError(f"no unsubscribe for channel {channel!r}")
-    settings = settings or get_settings()
-    payload = json.dumps([retailer_id, customer_id, channel], separators=(",", ":")).encode()
-    return f"{_b64(payload)}.{_b64(_mac(settings, payload))}"
+    return str(_serializer(settings or get_settings()).dumps([retailer_id, customer_id, channel]))
 
 
 def verify_token(token: str, *, settings: Settings | None = None) -> UnsubscribeTarget:
     """The target of a genuine token; ``InvalidToken`` for anything else."""
-    settings = settings or get_settings()
     try:
-        encoded_payload, encoded_mac = token.split(".")
-        payload, given = _unb64(encoded_payload), _unb64(encoded_mac)
-    except (ValueError, binascii.Error) as err:
-        raise InvalidToken("malformed token") from err
-    if not hmac.compare_digest(_mac(settings, payload), given):
-        raise InvalidToken("bad signature")
-    try:
-        retailer_id, customer_id, channel = json.loads(payload)
-    except (ValueError, TypeError) as err:  # signed by us, so only if the format changes
-        raise InvalidToken("unreadable token") from err
+        payload = _serializer(settings or get_settings()).loads(token)
+    except BadSignature as err:
+        raise InvalidToken("bad signature") from err
+    if not (isinstance(payload, list) and len(payload) == 3):
+        raise InvalidToken("unreadable token")  # signed by us, so only if the format changes
+    retailer_id, customer_id, channel = payload
     if not isinstance(customer_id, int) or channel not in CHANNELS:
         raise InvalidToken("unreadable token")
     return UnsubscribeTarget(str(retailer_id), customer_id, channel)

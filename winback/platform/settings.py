@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_ADMIN_TOKEN = "dev-admin-token"  # the documented dev default, refused outside `winback dev`
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WINBACK_", env_file=".env", extra="ignore")
@@ -25,7 +27,41 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_base_url: str = "http://localhost:8000"
 
-    admin_token: SecretStr = SecretStr("dev-admin-token")
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    embedded_dev: bool = Field(
+        default=False,
+        description="Set by ``winback dev``: the embedded stack on one machine. Only then is "
+        "the default admin token accepted, and retailers' URLs may point at loopback.",
+    )
+    allow_loopback_urls: bool = Field(
+        default=False,
+        description="Let retailers' outbound URLs (the nudge webhook) resolve to 127.0.0.1/::1, "
+        "for the embedded stack and tests. Private, link-local and metadata addresses are "
+        "refused whatever this says.",
+    )
+    unsubscribe_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the unsubscribe links in messages. Unset: a fixed dev secret, with a "
+        "warning (anyone could mint links: set it anywhere but your laptop).",
+    )
+    unsubscribe_old_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Earlier unsubscribe secrets, still accepted so links already sent keep "
+        'working through a rotation (JSON list: ["old-secret"]).',
+    )
+    api_metrics_port: int | None = Field(
+        default=9465,
+        description="The API's Prometheus metrics, on their own port (never the API's). None: off.",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, description="Larger request bodies are refused with 413."
+    )
+    rate_limit_per_key: str = Field(
+        default="600/minute", description="Per API key, agent token or signed webhook sender."
+    )
+    rate_limit_per_address: str = Field(
+        default="1200/minute", description="Per client address, whoever it claims to be."
+    )
     secrets_key: SecretStr | None = Field(
         default=None,
         description="A Fernet key (``Fernet.generate_key()``) that encrypts retailers' provider "

@@ -33,7 +33,7 @@ def check_country(value: str) -> str:
 
 class RetailerBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="UTC", description="The store's IANA time zone.")
+    timezone: str = Field(default="UTC", max_length=64, description="The store's IANA time zone.")
     country: str = Field(
         default="US",
         max_length=2,
@@ -41,10 +41,13 @@ class RetailerBase(SQLModel):
     )
     cart_url_template: str = Field(
         default="https://shop.example.com/cart/{cart_id}",
+        max_length=2000,
         description="Link back to the cart in messages; `{cart_id}` is replaced.",
     )
     webhook_url: str | None = Field(
-        default=None, description="Where on-site nudges are pushed, signed with HMAC-SHA256."
+        default=None,
+        max_length=2000,
+        description="Where on-site nudges are pushed, signed with HMAC-SHA256.",
     )
 
     @field_validator("timezone")
@@ -67,6 +70,7 @@ class RetailerBase(SQLModel):
 
 class RetailerCreate(RetailerBase):
     id: str = Field(
+        max_length=40,
         description="Short lowercase key used in workflow IDs, e.g. `acme`.",
         schema_extra={"pattern": RETAILER_ID_PATTERN},
     )
@@ -81,10 +85,10 @@ class RetailerCreate(RetailerBase):
 
 class RetailerUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: str | None = None
-    country: str | None = None
-    cart_url_template: str | None = None
-    webhook_url: str | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    country: str | None = Field(default=None, max_length=2)
+    cart_url_template: str | None = Field(default=None, max_length=2000)
+    webhook_url: str | None = Field(default=None, max_length=2000)
 
     @field_validator("timezone")
     @classmethod

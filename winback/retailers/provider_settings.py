@@ -3,6 +3,7 @@ ending in ``_enc``) and never leave the API: the public model only says which ar
 
 import re
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import ConfigDict, field_validator
 from sqlmodel import Field, SQLModel
@@ -59,8 +60,9 @@ class ProviderSettingsIn(SQLModel):
     sendgrid_api_key: str | None = Field(default=None, min_length=1, max_length=500)
     sendgrid_from_email: str | None = Field(default=None, max_length=320)
     sendgrid_from_name: str | None = Field(default=None, max_length=200)
-    sendgrid_template_ids: dict[str, str] | None = Field(
+    sendgrid_template_ids: dict[str, Annotated[str, Field(max_length=100)]] | None = Field(
         default=None,
+        max_length=100,
         description="SendGrid dynamic template id (`d-…`) per Winback template name.",
     )
     sendgrid_webhook_public_key: str | None = Field(
@@ -70,7 +72,9 @@ class ProviderSettingsIn(SQLModel):
         "base64 DER as SendGrid shows it or PEM; stored and shown as base64 DER. Verifies the "
         "events SendGrid posts to `/v1/webhooks/sendgrid/{retailer_id}` (unset: the operator's).",
     )
-    twilio_account_sid: str | None = Field(default=None, description="`AC` + 32 hex digits.")
+    twilio_account_sid: str | None = Field(
+        default=None, max_length=34, description="`AC` + 32 hex digits."
+    )
     twilio_auth_token: str | None = Field(
         default=None,
         min_length=1,
@@ -80,15 +84,23 @@ class ProviderSettingsIn(SQLModel):
         "presses even when texts and calls are sent with an API key.",
     )
     twilio_api_key_sid: str | None = Field(
-        default=None, description="`SK…`: an API key, used with its secret instead of the token."
+        default=None,
+        max_length=34,
+        description="`SK…`: an API key, used with its secret instead of the token.",
     )
     twilio_api_key_secret: str | None = Field(default=None, min_length=1, max_length=500)
     twilio_messaging_service_sid: str | None = Field(
-        default=None, description="`MG…`: texts go through it (else from the from-number)."
+        default=None,
+        max_length=34,
+        description="`MG…`: texts go through it (else from the from-number).",
     )
-    twilio_from_number: str | None = Field(default=None, description="E.164, sends texts.")
+    twilio_from_number: str | None = Field(
+        default=None, max_length=40, description="E.164, sends texts."
+    )
     twilio_voice_number: str | None = Field(
-        default=None, description="E.164, places calls (defaults to the from-number)."
+        default=None,
+        max_length=40,
+        description="E.164, places calls (defaults to the from-number).",
     )
 
     sendgrid_sandbox: bool | None = Field(
@@ -102,6 +114,7 @@ class ProviderSettingsIn(SQLModel):
     )
     inbound_call_forward_to: str | None = Field(
         default=None,
+        max_length=40,
         description="E.164: a shopper's call to the store's number is forwarded here "
         "(`<Dial>`); unset, it waits in the Twilio queue named after its Winback queue "
         "(`<Enqueue>`). Either way the agents' console pops the caller's panel first.",

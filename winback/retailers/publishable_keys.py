@@ -9,6 +9,7 @@ period, so pages cached with it keep working until they are redeployed.
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -58,9 +59,12 @@ class PublishableKey(SQLModel, table=True):
             return False
 
 
+Origin = Annotated[str, Field(max_length=300)]
+
+
 class PublishableKeyIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
-    allowed_origins: list[str] = Field(
+    allowed_origins: list[Origin] = Field(
         min_length=1,
         max_length=MAX_ORIGINS,
         description="Origins whose pages may use the key, e.g. `https://shop.example.com`.",
@@ -74,7 +78,7 @@ class PublishableKeyIn(BaseModel):
 
 class PublishableKeyUpdate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
-    allowed_origins: list[str] | None = Field(default=None, min_length=1, max_length=MAX_ORIGINS)
+    allowed_origins: list[Origin] | None = Field(default=None, min_length=1, max_length=MAX_ORIGINS)
 
     @field_validator("allowed_origins")
     @classmethod

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import field_validator
 from sqlalchemy import UniqueConstraint
@@ -36,8 +37,12 @@ class QueueBase(SQLModel):
         return check_skills(value)
 
 
+Skill = Annotated[str, Field(max_length=80)]
+QueueName = Annotated[str, Field(max_length=60)]
+
+
 class QueueCreate(QueueBase):
-    skills: list[str] = Field(default_factory=list)
+    skills: list[Skill] = Field(default_factory=list, max_length=50)
 
 
 class Queue(QueueBase, table=True):
@@ -68,8 +73,8 @@ class AgentBase(SQLModel):
 
 class AgentCreate(AgentBase):
     id: str = Field(min_length=1, max_length=60, schema_extra={"pattern": NAME_PATTERN})
-    skills: list[str] = Field(default_factory=list)
-    queues: list[str] = Field(default_factory=lambda: [DEFAULT_QUEUE])
+    skills: list[Skill] = Field(default_factory=list, max_length=50)
+    queues: list[QueueName] = Field(default_factory=lambda: [DEFAULT_QUEUE], max_length=50)
 
     @field_validator("id")
     @classmethod

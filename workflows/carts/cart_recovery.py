@@ -126,7 +126,13 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         """The shopper asked to be called back from the on-site nudge: an agent task, now."""
         step = self._nudge_step or StepSpec(index=0, channel=Channel.ONSITE)
         sla = timedelta(seconds=step.sla_seconds) if step.sla_seconds else DEFAULT_CALLBACK_SLA
-        await self._agent_call(step, TaskKind.CALLBACK, "Call back", sla, attempt=1)
+        outcome = await self._agent_call(step, TaskKind.CALLBACK, "Call back", sla, attempt=1)
+        # "Not interested" on the callback is the same answer as on an agent_call step: the
+        # journey ends (histories from before this change went on with the cadence).
+        if outcome == CallOutcome.REACHED_NOT_INTERESTED and workflow.patched(
+            "callback-not-interested-ends-journey"
+        ):
+            self._declined = True
 
     @workflow.signal
     def contact_known(self) -> None:
@@ -399,7 +405,8 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
     # --- helpers ------------------------------------------------------------------------------
 
     def _stopped(self) -> bool:
-        return self._order is not None or self._opted_out is not None
+        """Bought, opted out, or told an agent they are not interested."""
+        return self._order is not None or self._opted_out is not None or self._declined
 
     def _nudge_due(self) -> bool:
         return (

@@ -11,7 +11,7 @@ from api.deps import RetailerDep, SessionDep
 from winback.carts.discount_models import DiscountCode
 
 router = APIRouter(prefix="/v1/discount-pools", tags=["discounts"])
-PoolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
+PoolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,100}$", max_length=100)]
 
 
 class CodesUpload(BaseModel):

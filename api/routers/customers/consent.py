@@ -1,8 +1,9 @@
 """A customer's consent per channel, and the history of its changes."""
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import RetailerDep, SessionDep
@@ -12,6 +13,8 @@ from winback.customers.models import Customer
 from winback.platform.clock import utcnow
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
+# Ids are 32-bit on PostgreSQL and 64-bit on SQLite: a larger number names no customer.
+CustomerId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The customer's id.")]
 
 
 class ConsentNow(BaseModel):
@@ -62,7 +65,7 @@ async def _view(session: SessionDep, customer: Customer) -> CustomerConsent:
 
 @router.get("/{customer_id}/consent", response_model=CustomerConsent)
 async def get_consent(
-    customer_id: int, retailer: RetailerDep, session: SessionDep
+    customer_id: CustomerId, retailer: RetailerDep, session: SessionDep
 ) -> CustomerConsent:
     """The customer's consent per channel now, and every change (source and time), oldest
     first."""
@@ -71,7 +74,7 @@ async def get_consent(
 
 @router.put("/{customer_id}/consent", response_model=CustomerConsent)
 async def put_consent(
-    customer_id: int, body: ConsentUpdate, retailer: RetailerDep, session: SessionDep
+    customer_id: CustomerId, body: ConsentUpdate, retailer: RetailerDep, session: SessionDep
 ) -> CustomerConsent:
     """Grants or withdraws consent on the channels given (source `api`); a channel left out
     keeps its consent. Only actual changes enter the history."""

@@ -1,7 +1,7 @@
 """A customer's data on request: export it all as JSON, or erase it. Every request is audited
 (`GET /v1/privacy-requests`): who asked, when, through what, and what it covered."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -156,7 +156,7 @@ async def list_privacy_requests(
     retailer: RetailerDep,
     session: SessionDep,
     status_filter: Annotated[
-        str | None, Query(alias="status", description="`pending` or `done`.")
+        Literal["pending", "done"] | None, Query(alias="status", description="`pending` or `done`.")
     ] = None,
 ) -> list[PrivacyRequestPublic]:
     """The audit of exports and erasures, newest first; `?status=pending` lists data requests
@@ -170,7 +170,7 @@ async def list_privacy_requests(
 
 @router.get("/v1/privacy-requests/{request_id}/export", response_model=CustomerExport)
 async def fulfil_data_request(
-    request_id: Annotated[int, Path(ge=1)],
+    request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     request: Request,
     retailer: RetailerDep,
     session: SessionDep,

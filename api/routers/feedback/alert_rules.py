@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from api.deps import RetailerDep, SessionDep
 from winback.feedback.alert_rules import AlertRulesIn, AlertRulesPublic
 from winback.feedback.alert_rules_store import current_rules, list_rules, rules_version, save_rules
+from winback.feedback.case_queues import with_task_queues
 
 router = APIRouter(prefix="/v1/alert-rules", tags=["feedback"])
 
@@ -17,15 +18,18 @@ async def read_alert_rules(retailer: RetailerDep, session: SessionDep) -> AlertR
     rules = await current_rules(session, retailer_id=retailer.id)
     if rules is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no alert rules yet: PUT /v1/alert-rules")
-    return rules
+    return await with_task_queues(session, retailer_id=retailer.id, rules=rules)
 
 
 @router.put("", response_model=AlertRulesPublic, status_code=status.HTTP_201_CREATED)
 async def replace_alert_rules(
     body: AlertRulesIn, retailer: RetailerDep, session: SessionDep
 ) -> AlertRulesPublic:
-    """Stores a new version of the rules. Open cases keep the version they opened under."""
-    return await save_rules(session, retailer_id=retailer.id, rules=body)
+    """Stores a new version of the rules. Open cases keep the version they opened under.
+    ``task_queues`` shows where each business unit's case tasks go; ``warnings`` names every
+    unit without a queue of its own (its tasks go to ``default``)."""
+    saved = await save_rules(session, retailer_id=retailer.id, rules=body)
+    return await with_task_queues(session, retailer_id=retailer.id, rules=saved)
 
 
 @router.get("/versions", response_model=list[AlertRulesPublic])

@@ -21,7 +21,14 @@ class AnswerAccepted(BaseModel):
     workflow_actions: list[str]
 
 
-@router.post("", response_model=AnswerAccepted, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=AnswerAccepted,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        status.HTTP_200_OK: {"model": AnswerAccepted, "description": "A resent idempotency key"}
+    },
+)
 async def post_feedback(
     body: FeedbackIn,
     retailer: RetailerDep,

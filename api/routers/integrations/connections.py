@@ -1,8 +1,9 @@
 """Connecting a store platform: the shop and its webhook secret in, the URL to paste out."""
 
 import secrets
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from api.deps import RetailerDep, SessionDep, SettingsDep
 from winback.integrations import shopify, woocommerce
@@ -16,6 +17,7 @@ from winback.platform.clock import utcnow
 from winback.platform.crypto import encrypt
 from winback.platform.settings import Settings
 
+PlatformName = Annotated[str, Path(max_length=40, description="`shopify` or `woocommerce`.")]
 router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
 
 SHOPIFY_TOPICS = list(shopify.TOPICS)
@@ -82,7 +84,7 @@ async def put_woocommerce(
 
 @router.get("/{platform}", response_model=ConnectionPublic)
 async def get_connection(
-    platform: str, retailer: RetailerDep, session: SessionDep, settings: SettingsDep
+    platform: PlatformName, retailer: RetailerDep, session: SessionDep, settings: SettingsDep
 ) -> ConnectionPublic:
     """The connection (`shopify` or `woocommerce`) without its secret, and what to paste where."""
     row = await _row(session, retailer.id, platform)
@@ -92,7 +94,9 @@ async def get_connection(
 
 
 @router.delete("/{platform}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def delete_connection(platform: str, retailer: RetailerDep, session: SessionDep) -> Response:
+async def delete_connection(
+    platform: PlatformName, retailer: RetailerDep, session: SessionDep
+) -> Response:
     """Disconnects the store: its webhooks are refused from now on (401)."""
     row = await _row(session, retailer.id, platform)
     if row is not None:

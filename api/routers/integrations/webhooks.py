@@ -82,10 +82,10 @@ async def shopify_webhook(
     session: SessionDep,
     client: TemporalClientDep,
     settings: SettingsDep,
-    x_shopify_hmac_sha256: Annotated[str | None, Header()] = None,
-    x_shopify_topic: Annotated[str | None, Header()] = None,
-    x_shopify_webhook_id: Annotated[str | None, Header()] = None,
-    x_shopify_shop_domain: Annotated[str | None, Header()] = None,
+    x_shopify_hmac_sha256: Annotated[str | None, Header(max_length=200)] = None,
+    x_shopify_topic: Annotated[str | None, Header(max_length=200)] = None,
+    x_shopify_webhook_id: Annotated[str | None, Header(max_length=200)] = None,
+    x_shopify_shop_domain: Annotated[str | None, Header(max_length=200)] = None,
 ) -> DeliveryAccepted:
     """Shopify's `checkouts/create`, `checkouts/update`, `orders/create` and the mandatory
     privacy topics (`customers/data_request`, `customers/redact`, `shop/redact`). Verified
@@ -133,10 +133,10 @@ async def woocommerce_webhook(
     session: SessionDep,
     client: TemporalClientDep,
     settings: SettingsDep,
-    x_wc_webhook_signature: Annotated[str | None, Header()] = None,
-    x_wc_webhook_topic: Annotated[str | None, Header()] = None,
-    x_wc_webhook_id: Annotated[str | None, Header()] = None,
-    x_wc_webhook_delivery_id: Annotated[str | None, Header()] = None,
+    x_wc_webhook_signature: Annotated[str | None, Header(max_length=200)] = None,
+    x_wc_webhook_topic: Annotated[str | None, Header(max_length=200)] = None,
+    x_wc_webhook_id: Annotated[str | None, Header(max_length=200)] = None,
+    x_wc_webhook_delivery_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> DeliveryAccepted:
     """WooCommerce's `order.created` and `order.updated`, verified by `X-WC-Webhook-Signature`
     (401 otherwise): a paid order ends its cart as bought. The unsigned form-encoded ping

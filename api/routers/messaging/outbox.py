@@ -15,8 +15,8 @@ router = APIRouter(prefix="/v1/outbox", tags=["outbox"])
 async def read_outbox(
     retailer: RetailerDep,
     session: SessionDep,
-    channel: Literal["onsite", "email", "sms", "voice"] | None = None,
-    cart_id: str | None = None,
+    channel: Literal["onsite", "email", "sms", "voice", "agent_call"] | None = None,
+    cart_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MessagePublic]:
     """Messages sent to shoppers, newest first."""

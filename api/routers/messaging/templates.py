@@ -12,11 +12,12 @@ from winback.messaging.template_models import (
     MessageTemplateCreate,
     MessageTemplatePublic,
 )
-from winback.messaging.templates import DEFAULT_TEMPLATES, TemplateSource, check
+from winback.messaging.template_runner import template_runner
+from winback.messaging.templates import DEFAULT_TEMPLATES, TemplateSource
 from winback.platform.clock import utcnow
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
-TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_\-]{1,100}$")]
+TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_\-]{1,100}$", max_length=100)]
 
 
 @router.get("", response_model=list[MessageTemplatePublic])
@@ -42,10 +43,14 @@ async def list_templates(retailer: RetailerDep, session: SessionDep) -> list[Mes
 async def put_template(
     name: TemplateName, body: MessageTemplateCreate, retailer: RetailerDep, session: SessionDep
 ) -> MessageTemplatePublic:
-    """Creates or replaces a template; it must render against a sample cart."""
+    """Creates or replaces a template; it must render against a sample cart, within the time
+    and size bounds (a 422 says which was passed)."""
     if body.channel == "email" and not body.subject:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "subject: an email needs one")
-    problem = check(TemplateSource(body.channel, body.body, body.subject, body.html))
+    # In another process, bounded in time: a hostile template never stalls this event loop.
+    problem = await template_runner().check(
+        TemplateSource(body.channel, body.body, body.subject, body.html)
+    )
     if problem:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"template: {problem}")
     row = (

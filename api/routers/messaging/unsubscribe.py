@@ -5,8 +5,9 @@ scanners prefetch links, so GET never changes anything); POST unsubscribes, and 
 """
 
 import html
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
@@ -18,6 +19,7 @@ from winback.retailers.models import Retailer
 
 router = APIRouter(prefix="/v1/unsubscribe", tags=["unsubscribe"])
 
+Token = Annotated[str, Path(max_length=500, description="The signed token from the link.")]
 CHANNEL_NAMES = {"email": "emails", "sms": "text messages", "voice": "calls"}
 
 
@@ -46,7 +48,7 @@ def _page(title: str, body: str) -> str:
 
 
 @router.get("/{token}", response_class=HTMLResponse)
-async def confirm_page(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+async def confirm_page(token: Token, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """A page asking the shopper to confirm; its button POSTs the one-click form."""
     target, retailer, _ = await _target(session, settings, token)
     what = CHANNEL_NAMES[target.channel]
@@ -62,7 +64,7 @@ async def confirm_page(token: str, session: SessionDep, settings: SettingsDep) -
 
 @router.post("/{token}", response_class=HTMLResponse)
 async def one_click_unsubscribe(
-    token: str, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+    token: Token, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
 ) -> HTMLResponse:
     """RFC 8058 one-click unsubscribe (body ``List-Unsubscribe=One-Click``): consent off for the
     link's channel, the address suppressed, and the cart workflows stopped if no channel is left.

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sendgrid.helpers.eventwebhook import EventWebhook
@@ -157,8 +157,11 @@ class TwilioCall:
     own_settings: ProviderSettings | None
 
 
+RetailerIdPath = Annotated[str, Path(max_length=40, description="The retailer's id.")]
+
+
 async def verified_twilio(
-    retailer_id: str, request: Request, session: SessionDep, settings: SettingsDep
+    retailer_id: RetailerIdPath, request: Request, session: SessionDep, settings: SettingsDep
 ) -> TwilioCall:
     """Every Twilio webhook: the form, verified with the retailer's token (else the operator's)."""
     form = await _twilio_form(request)
@@ -185,7 +188,7 @@ async def _finish(
 
 @router.post("/sendgrid/{retailer_id}", response_model=WebhookAccepted)
 async def sendgrid_events(
-    retailer_id: str,
+    retailer_id: RetailerIdPath,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -248,9 +251,9 @@ async def twilio_sms_inbound(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> Response:
-    """A text from a shopper. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT: texts and calls
-    stop; START, UNSTOP, YES: texts resume; HELP: the store's help text; anything else is kept
-    as a note on the shopper's latest cart. Answers with TwiML."""
+    """A text from a shopper. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT:
+    texts and calls stop; START, UNSTOP, YES: texts resume; HELP: the store's help text;
+    anything else is kept as a note on the shopper's latest cart. Answers with TwiML."""
     form, retailer, own = twilio.form, twilio.retailer, twilio.own_settings
     outcome = await apply_twilio_inbound(
         session,
@@ -277,7 +280,9 @@ async def twilio_voice_gather(
     session: SessionDep,
     settings: SettingsDep,
     client: TemporalClientDep,
-    message_id: int | None = Query(default=None, description="Our id of the call's message."),
+    message_id: int | None = Query(
+        default=None, ge=1, le=2**31 - 1, description="Our id of the call's message."
+    ),
 ) -> Response:
     """The key pressed after an automated call's "Press 1 to talk to someone" (the ``<Gather>``
     action of the call's TwiML). 1: the call's cart gets a callback request and its workflow

@@ -1,7 +1,6 @@
-"""Liveness and Prometheus metrics."""
+"""Liveness. (The API's Prometheus metrics are served on their own port: ``api/metrics.py``.)"""
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 router = APIRouter(tags=["ops"])
@@ -13,11 +12,5 @@ class Health(BaseModel):
 
 @router.get("/healthz", response_model=Health)
 async def healthz() -> Health:
-    """The API process is up."""
+    """The API process is up (and its event loop answers)."""
     return Health(status="ok")
-
-
-@router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    """Request counts and latencies in Prometheus' text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

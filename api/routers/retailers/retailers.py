@@ -6,7 +6,9 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import AdminDep, RetailerDep, SessionDep, hash_key
+from api.deps import AdminDep, RetailerDep, SessionDep, SettingsDep, hash_key
+from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
+from winback.platform.settings import Settings
 from winback.retailers.models import (
     ApiKey,
     Retailer,
@@ -21,11 +23,13 @@ router = APIRouter(prefix="/v1", tags=["retailers"])
 
 @router.post("/retailers", response_model=RetailerCreated, status_code=status.HTTP_201_CREATED)
 async def create_retailer(
-    body: RetailerCreate, session: SessionDep, _: AdminDep
+    body: RetailerCreate, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> RetailerCreated:
     """Creates a retailer and returns its API key and webhook secret (shown only here)."""
     if await session.get(Retailer, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"retailer {body.id!r} already exists")
+    if body.webhook_url is not None:
+        await _check_webhook_url(body.webhook_url, settings)
     retailer = Retailer.model_validate(body, update={"webhook_secret": secrets.token_urlsafe(32)})
     api_key = f"wb_{body.id}_{secrets.token_urlsafe(24)}"
     session.add(retailer)
@@ -47,7 +51,7 @@ async def read_my_retailer(retailer: RetailerDep) -> Retailer:
 
 @router.patch("/retailer", response_model=RetailerPublic)
 async def update_my_retailer(
-    body: RetailerUpdate, retailer: RetailerDep, session: SessionDep
+    body: RetailerUpdate, retailer: RetailerDep, session: SessionDep, settings: SettingsDep
 ) -> Retailer:
     """Changes the store's name, time zone, cart link or nudge webhook URL."""
     changes = body.model_dump(exclude_unset=True)
@@ -63,6 +67,17 @@ async def update_my_retailer(
             )
         except ValidationError as err:
             raise RequestValidationError(err.errors()) from None
+        await _check_webhook_url(changes["webhook_url"], settings)
     retailer.sqlmodel_update(changes)
     session.add(retailer)
     return retailer
+
+
+async def _check_webhook_url(url: str, settings: Settings) -> None:
+    """Our worker POSTs to this URL: it must lead to the public internet (no SSRF)."""
+    try:
+        await check_outbound_url(url, allow_loopback=settings.allow_loopback_urls)
+    except UnsafeUrl as err:
+        raise RequestValidationError(
+            [{"loc": ("body", "webhook_url"), "msg": f"refused: {err}", "type": "value_error"}]
+        ) from None

@@ -18,14 +18,23 @@ from winback.tasks.agent_models import (
 )
 
 router = APIRouter(prefix="/v1/queues", tags=["agents"])
-QueueName = Annotated[str, Path(pattern=NAME_PATTERN, description="e.g. `shoes-es`.")]
+QueueName = Annotated[
+    str, Path(pattern=NAME_PATTERN, max_length=60, description="e.g. `shoes-es`.")
+]
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
 
 
-@router.put("/{name}", response_model=QueuePublic)
+@router.put(
+    "/{name}",
+    response_model=QueuePublic,
+    responses={
+        status.HTTP_200_OK: {"description": "Replaced"},
+        status.HTTP_201_CREATED: {"model": QueuePublic, "description": "Created"},
+    },
+)
 async def put_queue(
     name: QueueName,
     body: QueueCreate,

@@ -7,11 +7,12 @@ goes to the task's workflow as an Update; the workflow accepts or refuses it, an
 accepted change reaches the inbox. An agent only ever sees its own retailer's tasks.
 """
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.deps import AgentDep, SessionDep, TemporalClientDep
 from winback.platform.clock import utcnow
@@ -28,6 +29,7 @@ TaskId = Annotated[
     str, Path(max_length=300, description="e.g. `cart-acme-c1/task-1` (the `/` stays as is).")
 ]
 StatusName = Literal["open", "claimed", "done", "cancelled"]
+MAX_TASK_DATA_BYTES = 32_000
 
 
 class Reassignment(BaseModel):
@@ -40,8 +42,21 @@ class Completion(BaseModel):
     )
     notes: str = Field(default="", max_length=10000)
     data: dict[str, Any] = Field(
-        default_factory=dict, description="Typed data some kinds of task need."
+        default_factory=dict,
+        max_length=50,
+        description=f"Typed data some kinds of task need (at most {MAX_TASK_DATA_BYTES} bytes "
+        "as JSON).",
     )
+
+    @field_validator("data")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # It travels in a workflow Update: far below Temporal's payload limit, or the workflow
+        # task fails and the agent sees 503s forever instead of this 422.
+        size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+        if size > MAX_TASK_DATA_BYTES:
+            raise ValueError(f"{size} bytes as JSON; at most {MAX_TASK_DATA_BYTES}")
+        return value
 
 
 @router.get("", response_model=list[TaskPublic])
@@ -50,11 +65,15 @@ async def list_tasks(
     session: SessionDep,
     status_: Annotated[
         list[StatusName] | None,
-        Query(alias="status", description="Repeat for several; default: open and claimed."),
+        Query(
+            alias="status",
+            max_length=4,
+            description="Repeat for several; default: open and claimed.",
+        ),
     ] = None,
     mine: Annotated[bool, Query(description="Only the tasks I hold.")] = False,
     queue: Annotated[str | None, Query(max_length=60)] = None,
-    skill: Annotated[str | None, Query(description="e.g. `lang:es`.")] = None,
+    skill: Annotated[str | None, Query(max_length=80, description="e.g. `lang:es`.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[TaskPublic]:
     """Tasks of my retailer: overdue first (past due, or already escalated), then by due time,
