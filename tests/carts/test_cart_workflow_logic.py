@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.support.fake_inbox import FakeTaskInbox
-from tests.support.workflows import first_task_done, to_the_minute
+from tests.support.started_workflows import StartedWorkflows
+from tests.support.workflows import to_the_minute
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.carts.types import (
     CadenceSpec,
@@ -160,6 +161,8 @@ async def cart_worker(
 ) -> AsyncIterator[StartCart]:
     """Starts carts on a worker with the fake activities; yields a function to start one."""
     workers: list[Worker] = []
+    started = StartedWorkflows()
+    client = started.client(time_skipping_env.client)
 
     async def start(
         fakes: FakeCartActivities,
@@ -168,7 +171,7 @@ async def cart_worker(
     ) -> Cart:
         queue = f"{task_queue}-{len(workers)}"  # each cart's fakes get their own worker
         worker = Worker(
-            time_skipping_env.client,
+            client,
             task_queue=queue,
             workflows=[CartRecoveryWorkflow],
             activities=fakes.all(),
@@ -176,7 +179,7 @@ async def cart_worker(
         await worker.__aenter__()
         workers.append(worker)
         now = await time_skipping_env.get_current_time()
-        handle = await time_skipping_env.client.start_workflow(
+        handle = await client.start_workflow(
             CartRecoveryWorkflow.run,
             CartRecoveryInput(
                 retailer_id="logic",
@@ -195,10 +198,10 @@ async def cart_worker(
             id=f"cart-logic-{uuid.uuid4().hex}",
             task_queue=queue,
         )
-        await first_task_done(handle)
         return Cart(time_skipping_env, fakes, handle, now)
 
     yield start
+    await started.terminate_running(client)
     for worker in workers:
         await worker.__aexit__(None, None, None)
 

@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.support.fake_inbox import FakeTaskInbox
-from tests.support.workflows import first_task_done, to_the_minute
+from tests.support.started_workflows import StartedWorkflows
+from tests.support.workflows import to_the_minute
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
 from workflows.feedback.types import (
@@ -137,6 +138,7 @@ class CaseWorker:
     """A worker running the case workflows with the fake activities."""
 
     env: WorkflowEnvironment
+    client: Client
     task_queue: str
     fakes: FakeCaseActivities
 
@@ -161,13 +163,12 @@ class CaseWorker:
             **overrides,
         }
         now = await self.env.get_current_time()
-        handle = await self.env.client.start_workflow(
+        handle = await self.client.start_workflow(
             FeedbackCaseWorkflow.run,
             CaseInput(**values),
             id=f"case-logic-{uuid.uuid4().hex}",
             task_queue=self.task_queue,
         )
-        await first_task_done(handle)
         return Case(self.env, self.fakes, handle, now)
 
 
@@ -175,14 +176,17 @@ class CaseWorker:
 async def cases(
     time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> AsyncIterator[CaseWorker]:
-    fakes = FakeCaseActivities(time_skipping_env.client)
+    started = StartedWorkflows()
+    client = started.client(time_skipping_env.client)
+    fakes = FakeCaseActivities(client)
     async with Worker(
-        time_skipping_env.client,
+        client,
         task_queue=task_queue,
         workflows=[FeedbackCaseWorkflow, PromoterThanksWorkflow],
         activities=fakes.activities(),
     ):
-        yield CaseWorker(time_skipping_env, task_queue, fakes)
+        yield CaseWorker(time_skipping_env, client, task_queue, fakes)
+        await started.terminate_running(client)
 
 
 async def test_the_loop_goes_contact_root_cause_resolution_then_asks_again(
@@ -289,7 +293,6 @@ async def test_a_hot_answer_joining_the_case_gives_the_next_steps_hot_slas(
     [opened] = case.opened("root_cause")
     assert opened.due_at - opened.at == timedelta(days=1)  # the hot root-cause SLA
     assert root_cause.priority == 2
-    await case.handle.terminate("test done")
 
 
 async def test_a_root_cause_outside_the_taxonomy_is_rejected_and_the_task_stays_open(
@@ -312,13 +315,12 @@ async def test_a_root_cause_outside_the_taxonomy_is_rejected_and_the_task_stays_
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidTaskData"
     assert "delivery_late, other" in str(cause)
     assert (await case.task("root_cause")).status == "claimed"
-    await case.handle.terminate("test done")
 
 
 async def test_a_promoter_is_thanked_once_at_workflow_time(cases: CaseWorker) -> None:
     before = await cases.env.get_current_time()
 
-    channel = await cases.env.client.execute_workflow(
+    channel = await cases.client.execute_workflow(
         PromoterThanksWorkflow.run,
         ThanksInput(retailer_id="logic", answer_id=80, review_url="https://reviews.example"),
         id=f"thanks-logic-{uuid.uuid4().hex}",

@@ -50,7 +50,6 @@ def test_every_workflow_type_has_a_recorded_history() -> None:
     assert recorded == {w.__name__ for w in WORKFLOWS}
 
 
-@pytest.mark.wall_clock  # the carts' nudge must come before abandonment, as in real time
 async def test_record_histories(stack: Stack, request: pytest.FixtureRequest) -> None:
     """Records the reference histories when asked to (``--record-histories``)."""
     if not request.config.getoption("--record-histories"):
