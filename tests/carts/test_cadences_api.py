@@ -9,6 +9,9 @@ from tests.conftest import RetailerClient, Stack
 from tests.support.api import cart
 from tests.support.helpers import ALL_CONSENT, SHOPPER, cadence, items
 
+# Nothing here depends on the server clock starting at the wall clock: one shared server.
+pytestmark = pytest.mark.shared_server
+
 
 def journey(body: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [

@@ -8,7 +8,8 @@ from tests.support.helpers import SHOPPER, items
 from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
 
-pytestmark = pytest.mark.both_databases
+# Nothing here depends on the server clock starting at the wall clock: one shared server.
+pytestmark = [pytest.mark.both_databases, pytest.mark.shared_server]
 
 
 async def _customer_id(stack: Stack, retailer_id: str) -> int:

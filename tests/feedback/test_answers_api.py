@@ -16,7 +16,8 @@ from tests.support.api import eventually
 from winback.customers.models import Customer
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
 
-pytestmark = pytest.mark.both_databases
+# Nothing here depends on the server clock starting at the wall clock: one shared server.
+pytestmark = [pytest.mark.both_databases, pytest.mark.shared_server]
 
 UNITS = [
     {

@@ -24,7 +24,8 @@ from winback.messaging.models import Message, Suppression
 from winback.messaging.provider_event_models import ProviderEvent
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 
-pytestmark = pytest.mark.both_databases
+# Nothing here depends on the server clock starting at the wall clock: one shared server.
+pytestmark = [pytest.mark.both_databases, pytest.mark.shared_server]
 
 TWILIO_TOKEN = "twilio-test-auth-token"
 PUBLIC_BASE = "http://localhost:8000"  # the default public_base_url Twilio would call

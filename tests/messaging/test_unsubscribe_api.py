@@ -17,7 +17,8 @@ from winback.messaging.unsubscribe import (
 )
 from winback.platform.settings import Settings
 
-pytestmark = pytest.mark.both_databases
+# Nothing here depends on the server clock starting at the wall clock: one shared server.
+pytestmark = [pytest.mark.both_databases, pytest.mark.shared_server]
 
 SETTINGS = Settings(admin_token=ADMIN_TOKEN)  # type: ignore[arg-type]
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

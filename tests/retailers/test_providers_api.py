@@ -10,7 +10,8 @@ from winback.platform.crypto import decrypt
 from winback.platform.settings import Settings
 from winback.retailers.provider_settings import ProviderSettings
 
-pytestmark = pytest.mark.both_databases
+# Nothing here depends on the server clock starting at the wall clock: one shared server.
+pytestmark = [pytest.mark.both_databases, pytest.mark.shared_server]
 
 SENDGRID_KEY = "SG.retailer-secret-key-0123456789"
 AUTH_TOKEN = "twilio-retailer-auth-token-42"
