@@ -21,12 +21,14 @@ ASGIApp = Any
 
 @pytest.fixture
 async def app(
-    time_skipping_env: WorkflowEnvironment,
+    fresh_time_skipping_env: WorkflowEnvironment,
     database_url: str,
     task_queue: str,
     sessions: SessionFactory,
 ) -> AsyncIterator[ASGIApp]:
-    built = build_app(settings_for(database_url, task_queue), temporal=time_skipping_env.client)
+    built = build_app(
+        settings_for(database_url, task_queue), temporal=fresh_time_skipping_env.client
+    )
     async with built.router.lifespan_context(built):
         yield built
 

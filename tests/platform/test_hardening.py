@@ -217,10 +217,10 @@ async def test_task_data_is_bounded_below_temporals_payload_limit(stack: Stack) 
 
 @pytest.mark.parametrize(("embedded", "expected"), [(False, 403), (True, 201)])
 async def test_the_default_admin_token_works_only_in_the_embedded_stack(
-    time_skipping_env: WorkflowEnvironment, database_url: str, embedded: bool, expected: int
+    fresh_time_skipping_env: WorkflowEnvironment, database_url: str, embedded: bool, expected: int
 ) -> None:
     settings = Settings(database_url=database_url, embedded_dev=embedded, api_metrics_port=None)
-    app = build_app(settings, temporal=time_skipping_env.client)
+    app = build_app(settings, temporal=fresh_time_skipping_env.client)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,

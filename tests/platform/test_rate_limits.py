@@ -14,7 +14,7 @@ from winback.platform.settings import Settings
 
 @pytest.fixture
 async def api(
-    time_skipping_env: WorkflowEnvironment, database_url: str
+    fresh_time_skipping_env: WorkflowEnvironment, database_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         database_url=database_url,
@@ -23,7 +23,7 @@ async def api(
         rate_limit_per_key="3/minute",
         rate_limit_per_address="8/minute",
     )
-    app = build_app(settings, temporal=time_skipping_env.client)
+    app = build_app(settings, temporal=fresh_time_skipping_env.client)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,

@@ -75,7 +75,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def live(
-    time_skipping_env: WorkflowEnvironment,
+    fresh_time_skipping_env: WorkflowEnvironment,
     database_url: str,
     task_queue: str,
     sessions: SessionFactory,
@@ -86,7 +86,7 @@ async def live(
     settings = test_settings(database_url, task_queue).model_copy(
         update={"public_base_url": base_url, "twilio_auth_token": SecretStr(TWILIO_AUTH_TOKEN)}
     )
-    app = build_app(settings, temporal=time_skipping_env.client)
+    app = build_app(settings, temporal=fresh_time_skipping_env.client)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -107,9 +107,11 @@ async def live(
         async with (
             httpx.AsyncClient(base_url=base_url, timeout=30) as api,
             httpx.AsyncClient(timeout=5) as http,
-            running_worker(time_skipping_env.client, settings, sessions, adapters, http),
+            running_worker(fresh_time_skipping_env.client, settings, sessions, adapters, http),
         ):
-            stack = Stack(api, time_skipping_env.client, sessions, task_queue, time_skipping_env)
+            stack = Stack(
+                api, fresh_time_skipping_env.client, sessions, task_queue, fresh_time_skipping_env
+            )
             yield LiveConsole(stack, base_url, TWILIO_AUTH_TOKEN)
     finally:
         server.should_exit = True

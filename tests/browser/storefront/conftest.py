@@ -141,7 +141,7 @@ class Live:
 
 @pytest.fixture
 async def live(
-    time_skipping_env: WorkflowEnvironment,
+    fresh_time_skipping_env: WorkflowEnvironment,
     database_url: str,
     task_queue: str,
     sessions: SessionFactory,
@@ -152,10 +152,10 @@ async def live(
     settings = test_settings(database_url, task_queue).model_copy(
         update={"demo_store": True, "public_base_url": url}
     )
-    app = build_app(settings, temporal=time_skipping_env.client)
+    app = build_app(settings, temporal=fresh_time_skipping_env.client)
     async with (
         httpx.AsyncClient(timeout=5) as http,
-        running_worker(time_skipping_env.client, settings, sessions, adapters, http),
+        running_worker(fresh_time_skipping_env.client, settings, sessions, adapters, http),
         serve(app, port),
     ):
         yield Live(url, settings, sessions)
