@@ -6,6 +6,7 @@ JSON routes do. With htmx a row action answers with the new row (the page does n
 without JavaScript it redirects back to the inbox.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -160,18 +161,9 @@ async def claim(
     back: BackDep = "/console",
 ) -> Response:
     """Claims the task for me; if someone was quicker, the row says who holds it."""
-    task = await _task(session, user, task_id)
-    message, ok = None, False
-    if task is not None:
-        try:
-            task = await task_commands.claim(
-                session, client, task=task, agent_id=user.agent.agent_id
-            )
-            message, ok = "Claimed. It is yours.", True
-        except REFUSALS as exc:
-            message = in_words(exc)
-            task = await _task(session, user, task_id)
-    return await _row_answer(request, session, user, task, task_id, message, ok, back)
+    return await _holder_change(
+        request, session, client, user, task_id, back, task_commands.claim, "Claimed. It is yours."
+    )
 
 
 @router.post("/tasks/{task_id:path}/release", response_class=HTMLResponse)
@@ -184,14 +176,35 @@ async def release(
     back: BackDep = "/console",
 ) -> Response:
     """Gives a task I hold back to its queue."""
+    return await _holder_change(
+        request,
+        session,
+        client,
+        user,
+        task_id,
+        back,
+        task_commands.release,
+        "Released to the queue.",
+    )
+
+
+async def _holder_change(
+    request: Request,
+    session: SessionDep,
+    client: TemporalClientDep,
+    user: ConsoleUser,
+    task_id: str,
+    back: str,
+    command: Callable[..., Awaitable[HumanTask]],
+    done: str,
+) -> Response:
+    """Claim or release: sent to the workflow; a refusal is said in words on the row as it is."""
     task = await _task(session, user, task_id)
     message, ok = None, False
     if task is not None:
         try:
-            task = await task_commands.release(
-                session, client, task=task, agent_id=user.agent.agent_id
-            )
-            message, ok = "Released to the queue.", True
+            task = await command(session, client, task=task, agent_id=user.agent.agent_id)
+            message, ok = done, True
         except REFUSALS as exc:
             message = in_words(exc)
             task = await _task(session, user, task_id)
