@@ -71,6 +71,25 @@
     if (row && (document.activeElement === document.body || !document.activeElement)) select(row);
   });
 
+  // A live refresh must not wipe the answer to the agent's own action ("Claimed. It is yours."):
+  // the claim rings the bell too, so its refresh can land just after the row that carries it.
+  let keptMessages = new Map();
+  document.addEventListener("htmx:beforeSwap", (ev) => {
+    if (!ev.detail.target || ev.detail.target.id !== "inbox") return;
+    keptMessages = new Map(
+      rows().filter((r) => $(".row-msg", r)).map((r) => [r.dataset.taskId, $(".row-msg", r).cloneNode(true)]),
+    );
+  });
+  document.addEventListener("htmx:afterSwap", (ev) => {
+    if (!ev.detail.target || !keptMessages.size) return;
+    for (const row of rows()) {
+      const msg = keptMessages.get(row.dataset.taskId);
+      const cell = $("td.title", row);
+      if (msg && cell && !$(".row-msg", row)) cell.append(msg);
+    }
+    keptMessages = new Map();
+  });
+
   function refreshInbox() {
     const inbox = $("#inbox");
     if (!inbox || !window.htmx) return;
