@@ -145,3 +145,116 @@ async def seed_store(sessions: SessionFactory, retailer_id: str, *, scale: float
                 ),
             ]
         )
+
+
+async def seed_busy_store(
+    sessions: SessionFactory, retailer_id: str, *, first: date, days: int = 28
+) -> None:
+    """Four weeks of a store, made up deterministically (a fixed random seed), so the charts
+    of a screenshot have something to draw: carts, their follow-ups and orders, answers in two
+    units and the cases they opened with their root causes."""
+    import random
+
+    rng = random.Random(15)
+    causes = ["delivery_late", "wrong_item", "damaged", "rude_staff", "price"]
+    async with session_scope(sessions) as session:
+        await save_rules(session, retailer_id=retailer_id, rules=unit_rules())
+        shopper = Customer(retailer_id=retailer_id, email="busy@x.test", phone="+34612000002")
+        session.add(shopper)
+        await session.flush()
+        n = 0
+        for d in range(days):
+            day = first + timedelta(days=d)
+            for _ in range(rng.randint(18, 30)):
+                n += 1
+                name = f"b{n}"
+                abandoned = rng.random() < 0.7
+                recovered_by = rng.choice([None, None, "onsite", "email", "email", "sms"])
+                steps = {"onsite": 0, "email": 1, "sms": 2}
+                cart = Cart(
+                    retailer_id=retailer_id,
+                    cart_id=name,
+                    customer_id=shopper.id,
+                    workflow_started=True,
+                    created_at=at(day, rng.uniform(7, 20)),
+                    status="ordered" if abandoned and recovered_by else "abandoned",
+                )
+                if abandoned:
+                    cart.abandoned_at = cart.created_at + timedelta(minutes=30)
+                    session.add(
+                        Message(
+                            retailer_id=retailer_id,
+                            cart_id=name,
+                            channel="onsite",
+                            step_index=0,
+                            status="sent",
+                            dedupe_key=f"{retailer_id}-{name}-0",
+                            created_at=cart.abandoned_at,
+                        )
+                    )
+                    if rng.random() < 0.85:
+                        session.add(
+                            Message(
+                                retailer_id=retailer_id,
+                                cart_id=name,
+                                channel="email",
+                                step_index=1,
+                                status="sent",
+                                dedupe_key=f"{retailer_id}-{name}-1",
+                                created_at=cart.abandoned_at + timedelta(hours=rng.uniform(1, 30)),
+                            )
+                        )
+                    if recovered_by == "sms" or rng.random() < 0.4:
+                        session.add(
+                            Message(
+                                retailer_id=retailer_id,
+                                cart_id=name,
+                                channel="sms",
+                                step_index=2,
+                                status="sent",
+                                dedupe_key=f"{retailer_id}-{name}-2",
+                                created_at=cart.abandoned_at + timedelta(hours=26),
+                            )
+                        )
+                    if recovered_by:
+                        cart.recovered_channel = recovered_by
+                        cart.recovered_step = steps[recovered_by]
+                        cart.order_value = round(rng.uniform(30, 220), 2)
+                session.add(cart)
+            for _ in range(rng.randint(4, 10)):
+                n += 1
+                unit = rng.choice(["store-a", "store-b"])
+                scale_ = rng.choice(["nps", "nps", "csat"])
+                score = rng.randint(0, 10) if scale_ == "nps" else rng.randint(1, 5)
+                bad = score <= 6 if scale_ == "nps" else score <= 2
+                session.add(
+                    FeedbackAnswer(
+                        retailer_id=retailer_id,
+                        idempotency_key=f"busy-{n}",
+                        channel="web",
+                        scale=scale_,
+                        score=score,
+                        business_unit=unit,
+                        answered_at=at(day, rng.uniform(8, 21)),
+                        kind="detractor" if bad else "promoter",
+                    )
+                )
+                if bad:
+                    opened = at(day, 21.5)
+                    reached = rng.random() < 0.7
+                    session.add(
+                        FeedbackCase(
+                            retailer_id=retailer_id,
+                            workflow_id=f"case-{retailer_id}-busy-{n}",
+                            answer_id=n,
+                            business_unit=unit,
+                            severity="hot" if score <= 2 else "normal",
+                            opened_at=opened,
+                            first_contact_at=opened + timedelta(hours=rng.uniform(0.5, 9))
+                            if reached
+                            else None,
+                            contact_outcome="reached" if reached else "not_reached",
+                            root_cause=rng.choices(causes, weights=[8, 5, 3, 1, 1])[0],
+                            won_back=reached and rng.random() < 0.3,
+                        )
+                    )

@@ -73,9 +73,12 @@ class Period:
 
 
 @router.get("", response_class=HTMLResponse)
-async def dashboard_home(user: DashboardUserDep) -> Response:
-    """Carts first for the retailer; a business unit's owner has only the feedback page."""
+async def dashboard_home(request: Request, user: DashboardUserDep) -> Response:
+    """Carts first for the retailer; a business unit's owner has only the feedback page (the
+    period asked for, if any, goes along)."""
     target = "/dashboard/feedback" if user.business_unit else "/dashboard/carts"
+    if request.url.query:
+        target += f"?{request.url.query}"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 
