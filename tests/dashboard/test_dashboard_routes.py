@@ -142,7 +142,7 @@ async def test_pages_need_a_session_and_the_key_signs_in(
         away.headers["location"]
         == "/dashboard/sign-in?next=%2Fdashboard%2Fcarts%3Ffrom%3D2026-11-02"
     )
-    assert (await api.get("/dashboard/carts.csv")).status_code in (303, 404)
+    assert (await api.get("/dashboard/carts/funnel.csv")).status_code == 303
 
     no_csrf = await api.post("/dashboard/sign-in", data={"api_key": acme.api_key})
     assert no_csrf.status_code == 403 and "expired" in no_csrf.text
@@ -185,6 +185,8 @@ async def test_the_cart_page_shows_the_stores_figures(stack: Stack, acme: Retail
     assert "25.0 %" in text  # each of the study's tests
     assert 'id="holdout"' in text and "No holdout group in this period" in text
     assert "/static/vendor/chart-4.5.1.umd.min.js" in text
+    library = await stack.api.get("/static/vendor/chart-4.5.1.umd.min.js")
+    assert library.status_code == 200 and library.text.startswith("/*!\n * Chart.js v4.5.1")
 
 
 # --- business units --------------------------------------------------------------------------
