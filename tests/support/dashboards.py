@@ -19,6 +19,7 @@ from winback.feedback.alert_rules_store import save_rules
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.messaging.models import Message
 from winback.platform.db import SessionFactory, session_scope
+from winback.tasks.models import HumanTask
 
 DAY1 = date(2026, 11, 2)
 DAY2 = date(2026, 11, 3)
@@ -242,10 +243,26 @@ async def seed_busy_store(
                 if bad:
                     opened = at(day, 21.5)
                     reached = rng.random() < 0.7
+                    workflow_id = f"case-{retailer_id}-busy-{n}"
+                    session.add(
+                        HumanTask(
+                            id=f"{workflow_id}/task-1",
+                            retailer_id=retailer_id,
+                            workflow_id=workflow_id,
+                            kind="case_contact",
+                            title="Contact the customer",
+                            case_id=str(n),
+                            queue="default",
+                            status="done",
+                            escalation_level=int(rng.random() < 0.15),
+                            due_at=opened + timedelta(hours=8),
+                            completed_at=opened + timedelta(hours=4),
+                        )
+                    )
                     session.add(
                         FeedbackCase(
                             retailer_id=retailer_id,
-                            workflow_id=f"case-{retailer_id}-busy-{n}",
+                            workflow_id=workflow_id,
                             answer_id=n,
                             business_unit=unit,
                             severity="hot" if score <= 2 else "normal",
