@@ -7,9 +7,10 @@ data (the fourth comes with the agents' customer view).
 """
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +43,29 @@ class StudyTest(BaseModel):
     sms_or_call_within_7d: float
 
 
+class CartDay(BaseModel):
+    """One day's carts (by the day they were created, in the store's time zone) and how far
+    each got: the funnel of the carts started that day."""
+
+    day: date
+    carts_started: int = 0
+    carts_abandoned: int = 0
+    contacted_within_24h: int = 0
+    carts_recovered: int = 0
+    revenue_recovered: float = 0.0
+
+
+class RecoveredRevenueDay(BaseModel):
+    """Recovered carts and their revenue, by the day the cart was abandoned (store's time
+    zone) and the step and channel credited with the order."""
+
+    day: date
+    step_index: int | None
+    channel: str
+    recovered: int = 0
+    revenue: float = 0.0
+
+
 class CartRecoveryReport(BaseModel):
     since: datetime
     until: datetime
@@ -55,6 +79,16 @@ class CartRecoveryReport(BaseModel):
     by_step: list[StepFigures]
     by_channel: list[StepFigures]
     study_test: StudyTest
+    timezone: str = Field(default="UTC", description="The store's time zone: what a day is.")
+    by_day: list[CartDay] = Field(
+        default_factory=list,
+        description="The funnel per creation day; days without carts left out.",
+    )
+    recovered_by_abandonment_day: list[RecoveredRevenueDay] = Field(
+        default_factory=list,
+        description="Recovered revenue per abandonment day, step and channel (recovered carts "
+        "that were abandoned; an order before abandonment is credited to no day here).",
+    )
 
 
 def _went_out(message: Message) -> bool:
@@ -67,8 +101,19 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
+def _day(moment: datetime, zone: ZoneInfo) -> date:
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).date()
+
+
 async def cart_recovery_report(
-    session: AsyncSession, *, retailer_id: str, since: datetime, until: datetime
+    session: AsyncSession,
+    *,
+    retailer_id: str,
+    since: datetime,
+    until: datetime,
+    timezone: str = "UTC",
 ) -> CartRecoveryReport:
     carts = (
         await session.exec(
@@ -143,6 +188,27 @@ async def cart_recovery_report(
     ]
     with_contact = [c for c in abandoned if c.customer_id in contactable]
     nudged = [c for c in carts if any(m.channel == "onsite" for m in by_cart[c.cart_id])]
+    zone = ZoneInfo(timezone)
+    days: dict[date, CartDay] = {}
+    contacted_ids = {c.cart_id for c in contacted_24h}
+    for c in carts:
+        d = days.setdefault(_day(c.created_at, zone), CartDay(day=_day(c.created_at, zone)))
+        d.carts_started += 1
+        d.carts_abandoned += c.abandoned_at is not None
+        d.contacted_within_24h += c.cart_id in contacted_ids
+        if c.recovered_channel is not None:
+            d.carts_recovered += 1
+            d.revenue_recovered = round(d.revenue_recovered + (c.order_value or 0.0), 2)
+    revenue_days: dict[tuple[date, int | None, str], RecoveredRevenueDay] = {}
+    for c in recovered:
+        if c.abandoned_at is None:
+            continue
+        key = (_day(c.abandoned_at, zone), c.recovered_step, c.recovered_channel or "")
+        r = revenue_days.setdefault(
+            key, RecoveredRevenueDay(day=key[0], step_index=key[1], channel=key[2])
+        )
+        r.recovered += 1
+        r.revenue = round(r.revenue + (c.order_value or 0.0), 2)
     return CartRecoveryReport(
         since=since,
         until=until,
@@ -177,5 +243,11 @@ async def cart_recovery_report(
                 ),
                 len(with_contact),
             ),
+        ),
+        timezone=timezone,
+        by_day=[days[d] for d in sorted(days)],
+        recovered_by_abandonment_day=sorted(
+            revenue_days.values(),
+            key=lambda r: (r.day, r.step_index is None, r.step_index or 0, r.channel),
         ),
     )
