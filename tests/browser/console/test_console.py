@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Page, expect
 from twilio.request_validator import RequestValidator
 
-from tests.browser.console.conftest import LiveConsole
+from tests.browser.conftest import LiveConsole
 from tests.conftest import RetailerClient
 from tests.support.agents import AgentClient, add_agent
 from tests.support.api import eventually
