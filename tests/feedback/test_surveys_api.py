@@ -3,6 +3,7 @@ signed hosted page (good, altered, expired, used), the SMS reply, the IVR call (
 its HTTP boundary, the gather webhook signed like Twilio signs it), each answer once and on the
 same path as ``POST /v1/feedback`` (alert rules, cases, follow-ups)."""
 
+import asyncio
 import re
 import time
 import uuid
@@ -416,3 +417,64 @@ async def test_the_follow_up_survey_carries_the_link_and_its_answer_joins_the_ca
     assert [(a.score, a.follow_up_of, a.case_id) for a in follow_ups] == [
         (9, case["case_id"], case["case_id"])
     ]
+
+
+# --- at the same moment, and after an erasure ----------------------------------------------------
+
+
+async def test_two_submits_of_one_link_at_once_are_one_answer(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    survey = await ask(retailer, "link")
+    page = path_of(survey["url"])
+
+    both = await asyncio.gather(
+        stack.api.post(page, data={"score": "8"}), stack.api.post(page, data={"score": "4"})
+    )
+
+    assert [r.status_code for r in both] == [303, 303]
+    [answer] = await answers(stack, retailer)
+    assert answer.score in (8, 4)
+
+
+async def test_a_follow_up_by_sms_carries_the_link_and_takes_a_reply(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    detractor = await retailer.post(
+        "/v1/feedback",
+        {
+            "idempotency_key": uuid.uuid4().hex,
+            "channel": "sms",
+            "scale": "nps",
+            "score": 1,
+            "customer": {"phone": PHONE},
+            "consent": {"sms": True},
+        },
+    )
+    case = detractor.json()
+    activities = CaseActivities(stack.sessions, {"sms": OutboxAdapter()}, Settings())  # type: ignore[call-arg]
+    follow_up = FollowUpSurveyInput(retailer.id, case["case_id"], case["workflow_id"], utcnow())
+
+    assert await activities.send_follow_up_survey(follow_up) == "sms"
+
+    [text] = await sent(retailer, "follow_up_survey")
+    assert f"caso n.º {case['case_id']}" in text["body"] and "/s/" in text["body"]
+    assert "(7)" in await text_in(stack, retailer, "7")
+    [answer] = [a for a in await answers(stack, retailer) if a.follow_up_of]
+    assert (answer.score, answer.case_id, answer.channel) == (7, case["case_id"], "sms")
+
+
+async def test_erasing_the_customer_closes_their_survey_links(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    survey = await ask(retailer, "sms")
+
+    erased = await retailer.post(
+        "/v1/customers/erase", {"phone": PHONE, "requested_by": "dpo@acme.test"}
+    )
+
+    assert erased.status_code == 200, erased.text
+    row = await invite(stack, survey["id"])
+    assert row.phone is None
+    assert (await stack.api.get(path_of(survey["url"]))).status_code == 410
+    assert await text_in(stack, retailer, "9") == ""  # no longer matched to anyone

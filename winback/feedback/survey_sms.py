@@ -50,15 +50,14 @@ async def answer_by_sms(
             comment=body.strip() if len(body.split()) > 1 else None,
             channel="sms",
         )
-    except ScoreOutOfRange as err:
-        return text(language, "sms_range", low=err.low, high=err.high)
-    except NoAlertRules:
-        return None
-    try:
         await session.commit()
     except IntegrityError:  # the same text delivered twice at once: one answer
         await session.rollback()
         return text(language, "sms_already")
+    except ScoreOutOfRange as err:
+        return text(language, "sms_range", low=err.low, high=err.high)
+    except NoAlertRules:
+        return None
     await apply_answer_effect(
         session,
         client,

@@ -164,17 +164,16 @@ async def answer_survey(
         answered = await answer_invite(
             session, retailer=retailer, invite=invite, score=value, comment=comment
         )
+        await session.commit()
+    except IntegrityError:  # a concurrent submit of the same link won: one answer
+        await session.rollback()
+        return RedirectResponse(done, status.HTTP_303_SEE_OTHER)
     except ScoreOutOfRange:
         return _form(
             request, invite, retailer, language, status_code=422, error=t["choose"], comment=comment
         )
     except NoAlertRules:  # the retailer removed its rules: nothing can classify the answer
         return _page(request, "closed.html", language, status.HTTP_410_GONE, why="expired")
-    try:
-        await session.commit()
-    except IntegrityError:  # a concurrent submit of the same link won: one answer
-        await session.rollback()
-        return RedirectResponse(done, status.HTTP_303_SEE_OTHER)
     await apply_answer_effect(
         session,
         client,
