@@ -128,3 +128,18 @@ def test_the_survey_call_asks_and_gathers_up_to_two_keys_ended_by_hash() -> None
     assert question.attrib["language"] == "es-ES"
     assert "Del 0 al 10" in (question.text or "")
     assert goodbye.tag == "Say" and hangup.tag == "Hangup"
+
+
+def test_a_csat_call_in_english_asks_from_1_to_5_and_says_why_it_asks_again() -> None:
+    invite = SurveyInvite(id=6, retailer_id="acme", key="k", channel="voice", scale="csat")
+    url = "https://winback.example/v1/webhooks/twilio/acme/survey-gather?invite=6&attempt=2"
+
+    twiml = ET.fromstring(
+        survey_twiml(invite, store="Acme", language="en", gather_url=url, problem="Sorry.")
+    )
+
+    gather = twiml.find("Gather")
+    assert gather is not None
+    problem, question = list(gather)
+    assert (problem.text, problem.attrib["language"]) == ("Sorry.", "en-US")
+    assert "scale from 1 to 5" in (question.text or "")
