@@ -155,6 +155,14 @@ async def test_an_email_survey_links_to_a_page_that_takes_one_answer(
 
     [answer] = await answers(stack, retailer)
     assert (answer.score, answer.comment, answer.channel) == (3, "Llegó tarde", "email")
+    status = (await retailer.get(f"/v1/surveys/{survey['id']}")).json()
+    assert (status["answered"], status["answer_id"], status["url"]) == (
+        True,
+        answer.id,
+        survey["url"],
+    )
+    other = await stack.retailer()
+    assert (await other.get(f"/v1/surveys/{survey['id']}")).status_code == 404
     assert answer.idempotency_key == f"survey-{survey['id']}"
     assert answer.kind == "detractor" and answer.case_id is not None
     async with stack.sessions() as session:

@@ -7,7 +7,7 @@ import contextlib
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
@@ -47,15 +47,35 @@ from workflows.feedback.types import SurveyInput
 router = APIRouter(tags=["feedback"])
 
 
-class SurveyCreated(BaseModel):
+class SurveyPublic(BaseModel):
     id: int
-    duplicate: bool
     channel: str
     scale: str
     url: str
     expires_at: datetime
     answered: bool
+    answer_id: int | None
+    answered_at: datetime | None
     workflow_id: str | None
+
+
+class SurveyCreated(SurveyPublic):
+    duplicate: bool
+
+
+def _public(settings: Settings, retailer: Retailer, invite: SurveyInvite) -> SurveyPublic:
+    assert invite.id is not None
+    return SurveyPublic(
+        id=invite.id,
+        channel=invite.channel,
+        scale=invite.scale,
+        url=survey_url(settings, retailer.id, invite.id, invite.created_at),
+        expires_at=invite.expires_at,
+        answered=invite.answer_id is not None,
+        answer_id=invite.answer_id,
+        answered_at=invite.answered_at,
+        workflow_id=None if invite.channel == "link" else f"survey-{retailer.id}-{invite.id}",
+    )
 
 
 @router.post(
@@ -87,21 +107,28 @@ async def create_survey(
     await session.commit()
     invite = made.invite
     assert invite.id is not None
-    workflow_id = None
     if invite.channel != "link":
-        workflow_id = await _start_sending(client, settings, retailer, invite)
+        await _start_sending(client, settings, retailer, invite)
     if not made.created:
         response.status_code = status.HTTP_200_OK
     return SurveyCreated(
-        id=invite.id,
-        duplicate=not made.created,
-        channel=invite.channel,
-        scale=invite.scale,
-        url=survey_url(settings, retailer.id, invite.id, invite.created_at),
-        expires_at=invite.expires_at,
-        answered=invite.answer_id is not None,
-        workflow_id=workflow_id,
+        **_public(settings, retailer, invite).model_dump(), duplicate=not made.created
     )
+
+
+@router.get("/v1/surveys/{survey_id}", response_model=SurveyPublic)
+async def get_survey(
+    survey_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    retailer: RetailerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> SurveyPublic:
+    """One of the retailer's surveys: its link, and whether (and when) it was answered; the
+    answer itself is in the feedback report and on its case."""
+    invite = await session.get(SurveyInvite, survey_id)
+    if invite is None or invite.retailer_id != retailer.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no survey {survey_id}")
+    return _public(settings, retailer, invite)
 
 
 async def _start_sending(
