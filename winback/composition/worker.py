@@ -11,6 +11,7 @@ from activities.carts.store import CartStoreActivities
 from activities.feedback.cases import CaseActivities
 from activities.messaging.sends import MessagingActivities
 from activities.tasks.inbox import TaskInboxActivities
+from winback.composition.worker_tuning import worker_options
 from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory
 from winback.platform.settings import Settings
@@ -38,6 +39,7 @@ def build_worker(
         activities=activity_implementations(
             settings=settings, sessions=sessions, adapters=adapters, http=http
         ),
+        **worker_options(settings),
     )
 
 
