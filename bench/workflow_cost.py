@@ -87,7 +87,7 @@ async def start_one(client: Client, worker: WorkerProcess, n: int) -> WorkflowHa
             task_queue=worker.task_queue,
         )
     return await client.start_workflow(
-        "CartRecoveryWorkflow",
+        "CartRecovery",
         cart_input(wid),
         id=wid,
         task_queue=worker.task_queue,

@@ -15,11 +15,16 @@ from winback.composition.worker_tuning import worker_options
 from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory
 from winback.platform.settings import Settings
-from workflows.carts.cart_recovery import CartRecoveryWorkflow
+from workflows.carts.cart_recovery import CartRecoveryWorkflow, CartRecoveryWorkflowV1
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
 
-WORKFLOWS = [CartRecoveryWorkflow, FeedbackCaseWorkflow, PromoterThanksWorkflow]
+WORKFLOWS = [
+    CartRecoveryWorkflow,
+    CartRecoveryWorkflowV1,
+    FeedbackCaseWorkflow,
+    PromoterThanksWorkflow,
+]
 
 
 def build_worker(
