@@ -38,3 +38,55 @@ class BareWorkflow:
         remaining = when - workflow.now()
         if remaining > timedelta(0):
             await workflow.sleep(remaining)
+
+
+@dataclass
+class BareClaim:
+    agent_id: str
+
+
+@dataclass
+class BareCompletion:
+    agent_id: str
+    outcome: str
+
+
+class BareRejected(Exception):
+    """A validator's refusal (the SDK turns it into an Update failure)."""
+
+
+@workflow.defn
+class BareTaskWorkflow:
+    """One human task and nothing else: claim and complete Updates with validators, the
+    baseline of ``bench/agent_operations.py``."""
+
+    def __init__(self) -> None:
+        self._holder: str | None = None
+        self._outcome: str | None = None
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self._outcome is not None)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self._outcome is not None
+        return self._outcome
+
+    @workflow.update
+    def claim(self, claim: BareClaim) -> str:
+        self._holder = claim.agent_id
+        return "claimed"
+
+    @claim.validator
+    def _validate_claim(self, claim: BareClaim) -> None:
+        if self._outcome is not None or self._holder not in (None, claim.agent_id):
+            raise BareRejected("held or done")
+
+    @workflow.update
+    def complete(self, completion: BareCompletion) -> str:
+        self._outcome = completion.outcome
+        return "done"
+
+    @complete.validator
+    def _validate_complete(self, completion: BareCompletion) -> None:
+        if self._outcome is not None or self._holder != completion.agent_id:
+            raise BareRejected("not the holder")

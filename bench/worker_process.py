@@ -4,8 +4,9 @@
 
 ``ours`` is the production worker (``winback.composition.stack.running_worker``) with the
 outbox for providers and a temp SQLite database; ``ours-before`` the same worker with the SDK's
-default sandbox and pydantic's stock converter, as it was before issue 11; ``bare`` only
-``bench.bare_workflow``. The ``WINBACK_WORKER_*`` settings apply to all three. It prints
+default sandbox, pydantic's stock converter and the SDK's default cache and slots, as it was
+before issue 11; ``bare`` only ``bench.bare_workflow``. The ``WINBACK_WORKER_*`` settings apply
+to ``ours`` and ``bare``. It prints
 ``ready`` on stdout once polling and runs until stdin closes. Warnings (the SDK's and the
 Temporal core's) go to stderr, where the benchmark counts them.
 """
@@ -61,7 +62,8 @@ async def main(kind: str, address: str, task_queue: str) -> None:
         if kind == "ours-before":
             engine = await prepare_database(settings)
             sessions = make_session_factory(engine)
-            extra: dict[str, Any] = {**options, "workflow_runner": SandboxedWorkflowRunner()}
+            # As before issue 11: the SDK's defaults (1,000 cached, 100 task slots), no tuning.
+            extra: dict[str, Any] = {"workflow_runner": SandboxedWorkflowRunner()}
             worker = Worker(
                 client,
                 task_queue=task_queue,

@@ -101,10 +101,11 @@ class Settings(BaseSettings):
         "evicted from it is replayed from its history at its next task. 0: no cache.",
     )
     worker_max_concurrent_workflow_tasks: int = Field(
-        default=20,
+        default=10,
         ge=2,
-        description="Workflow tasks a worker runs at once. They are CPU-bound Python, so more "
-        "than a few per core only queues them inside the worker instead of on the server.",
+        description="Workflow tasks a worker runs at once. They are CPU-bound Python sharing "
+        "one GIL, so more only makes each take longer (and trip the SDK's 2 s deadlock "
+        "detector under load) instead of queueing on the server.",
     )
     worker_max_concurrent_activities: int = Field(
         default=100,
