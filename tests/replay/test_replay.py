@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -48,7 +49,7 @@ async def test_committed_histories_replay(path: Path) -> None:
 def test_every_workflow_type_has_a_recorded_history() -> None:
     recorded = {_workflow_type(json.loads(p.read_text())) for p in HISTORIES.glob("*.json")}
 
-    assert recorded == {w.__name__ for w in WORKFLOWS}
+    assert recorded == {workflow._Definition.must_from_class(w).name for w in WORKFLOWS}
 
 
 async def test_record_histories(stack: Stack, request: pytest.FixtureRequest) -> None:

@@ -12,15 +12,22 @@ from activities.feedback.cases import CaseActivities
 from activities.feedback.surveys import SurveyActivities
 from activities.messaging.sends import MessagingActivities
 from activities.tasks.inbox import TaskInboxActivities
+from winback.composition.worker_tuning import worker_options
 from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory
 from winback.platform.settings import Settings
-from workflows.carts.cart_recovery import CartRecoveryWorkflow
+from workflows.carts.cart_recovery import CartRecoveryWorkflow, CartRecoveryWorkflowV1
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
 from workflows.feedback.survey import SurveyWorkflow
 
-WORKFLOWS = [CartRecoveryWorkflow, FeedbackCaseWorkflow, PromoterThanksWorkflow, SurveyWorkflow]
+WORKFLOWS = [
+    CartRecoveryWorkflow,
+    CartRecoveryWorkflowV1,
+    FeedbackCaseWorkflow,
+    PromoterThanksWorkflow,
+    SurveyWorkflow,
+]
 
 
 def build_worker(
@@ -40,6 +47,7 @@ def build_worker(
         activities=activity_implementations(
             settings=settings, sessions=sessions, adapters=adapters, http=http
         ),
+        **worker_options(settings),
     )
 
 

@@ -105,6 +105,31 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+    worker_max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflows a worker keeps in memory between their tasks (the sticky "
+        "cache). Bounds the worker's memory (about 0.1 MB each, see bench/README.md); a cart "
+        "evicted from it is replayed from its history at its next task. 0: no cache.",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=10,
+        ge=2,
+        description="Workflow tasks a worker runs at once. They are CPU-bound Python sharing "
+        "one GIL, so more only makes each take longer (and trip the SDK's 2 s deadlock "
+        "detector under load) instead of queueing on the server.",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100,
+        ge=1,
+        description="Activities a worker runs at once (database reads, provider sends).",
+    )
+    worker_strict_sandbox: bool = Field(
+        default=False,
+        description="Re-import the workflow modules for every workflow instance, so the "
+        "sandbox checks their own calls too. About 4x the CPU per cart; for chasing a "
+        "suspected non-determinism, not for production.",
+    )
     redrive_every_seconds: float | None = Field(
         default=60,
         description="How often each worker tells cart workflows the changes they missed while "

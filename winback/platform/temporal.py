@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import logging
 from functools import lru_cache
+from typing import Any
 
+from pydantic import TypeAdapter
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -12,7 +14,13 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -20,9 +28,39 @@ from workflows import search_attributes
 
 log = logging.getLogger(__name__)
 
+# One TypeAdapter per payload type for the whole process. The SDK builds a new payload converter
+# for every workflow instance (and again after every cache eviction), and pydantic's own converter
+# keeps its adapter cache on that instance, so each new cart paid for building the adapters of
+# its input, its activities' results and its signals again: a large part of a cart's first
+# workflow task. Shared here, and with the workflow types passed through the sandbox (see
+# ``winback.composition.worker_tuning``), each adapter is built once.
+_SHARED_TYPE_ADAPTERS = lru_cache(maxsize=1024)(TypeAdapter)
+
+
+class _SharedAdaptersJSONConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic's JSON converter with the process-wide adapter cache instead of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._type_adapter: Any = _SHARED_TYPE_ADAPTERS
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """``temporalio.contrib.pydantic``'s converter, same wire format, shared adapters."""
+
+    def __init__(self) -> None:
+        json_converter = _SharedAdaptersJSONConverter()
+        super().__init__(
+            *(
+                json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
 # Pydantic's converter handles the datetimes in our workflow dataclasses; every client (API,
 # worker, tests) must use the same one.
-DATA_CONVERTER = pydantic_data_converter
+DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
 
 _INDEXED_TYPES = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

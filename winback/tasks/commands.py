@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
@@ -219,7 +220,12 @@ async def _apply(
             if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has finished
                 raise TaskNoLongerOpen(task_id) from err
             raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
-    await _write_view(session, task_id, view, notes)
+    written = await _write_view(session, task_id, view, notes)
+    if written is not None:
+        # The row now holds exactly what we wrote: answer from it without reading it back.
+        for name, value in written.items():
+            set_committed_value(task, name, value)
+        return task
     fresh = await session.get(HumanTask, task_id, populate_existing=True)
     assert fresh is not None
     return fresh
@@ -227,8 +233,9 @@ async def _apply(
 
 async def _write_view(
     session: AsyncSession, task_id: str, view: TaskView, notes: str | None
-) -> None:
-    """Mirrors the workflow's view of the task into the row, unless a newer one is there."""
+) -> dict[str, Any] | None:
+    """Mirrors the workflow's view of the task into the row, unless a newer one is there.
+    Returns the values written, or None if the row already showed a newer version."""
     values: dict[str, Any] = {
         "status": view.status,
         "claimed_by": view.claimed_by,
@@ -244,9 +251,10 @@ async def _write_view(
         if notes:
             values["notes"] = notes
     # One conditional statement, so a newer state written meanwhile is never overwritten.
-    await session.exec(
+    result = await session.exec(
         update(HumanTask)
         .where(col(HumanTask.id) == task_id, col(HumanTask.version) < view.version)
         .values(**values)
     )
     await session.commit()
+    return values if result.rowcount == 1 else None

@@ -79,8 +79,19 @@ CALLBACK_OUTCOMES = [
 ]
 
 
-@workflow.defn
+@workflow.defn(name="CartRecovery")
 class CartRecoveryWorkflow(HumanTaskWorkflow):
+    """A cart's journey. Registered as ``CartRecovery`` since issue 11; carts started before
+    run on as ``CartRecoveryWorkflowV1`` (the type they were started with), see there.
+
+    It never upserts ``WinbackStage``: each upsert is a billed Temporal action (3 of a whole
+    cadence's 15, 1 of a bought cart's 4) and nothing reads it. The carts table keeps the stage
+    for the dashboard and the reports; the ``state`` query and the current details show it in
+    the Temporal UI.
+    """
+
+    _upserts_stage = False
+
     @workflow.init
     def __init__(self, input: CartRecoveryInput) -> None:
         self._init_tasks()
@@ -432,7 +443,8 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
 
     def _set_stage(self, stage: str) -> None:
         self._stage = stage
-        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+        if self._upserts_stage:
+            workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
 
     def _record(
         self, step: StepSpec, outcome: str, reason: str | None, message_id: int | None = None
@@ -466,6 +478,31 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         self._show_next(None, None, "finished")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return CartRecoveryResult(stage=stage, steps=list(self._steps))
+
+
+@workflow.defn(name="CartRecoveryWorkflow")
+class CartRecoveryWorkflowV1(CartRecoveryWorkflow):
+    """Carts started before issue 11, under their type's old name: the same journey, and it
+    still upserts ``WinbackStage`` at every stage, as their histories say.
+
+    Why a second type rather than ``workflow.patched``: a patch marker makes the SDK upsert
+    ``TemporalChangeVersion`` in the same task, one billed action per cart, which would have
+    cost a bought cart exactly the action the change saves. New carts get the new type from
+    ``CartRecoveryWorkflow.run`` (what the API starts); nothing starts this one any more. It
+    can be removed once no workflow of type ``CartRecoveryWorkflow`` is open (carts expire
+    after ``expire_after``, 7 days by default). Deploy workers before the API, so that a new
+    ``CartRecovery`` start finds a worker that knows it.
+    """
+
+    _upserts_stage = True
+
+    @workflow.init
+    def __init__(self, input: CartRecoveryInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: CartRecoveryInput) -> CartRecoveryResult:
+        return await super().run(input)
 
 
 def _reminder(step: StepSpec, sla: timedelta) -> int | None:
