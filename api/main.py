@@ -9,14 +9,14 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api.body_limit import DeclaredBodyLimit
-from api.client_access import install_client_cors
+from api.client_access import ClientCorsMiddleware
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.metrics import install_metrics
+from api.metrics import MetricsMiddleware
 from api.pages import demo
 from api.pages.console import install_console
 from api.rate_limit import ClientRateLimiter
 from api.rate_limits import RateLimiter, rate_limit
-from api.routers.carts import cadences, client, discounts, events
+from api.routers.carts import cadences, client, client_batch, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup, privacy
 from api.routers.feedback import alert_rules, answers, cases
@@ -65,8 +65,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         settings.client_rate_limit_per_key, settings.client_rate_limit_per_address
     )
     install_error_handlers(app)
-    install_metrics(app)
-    install_client_cors(app)
+    # Pure ASGI middlewares (the last added runs first): metrics see every route's status.
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(ClientCorsMiddleware)
     routers = (
         retailers,
         cadences,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         integration_connections,
         integration_webhooks,
         publishable_keys,
+        client_batch,
         client,
         snippet,
         voice_inbound,

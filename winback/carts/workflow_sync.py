@@ -33,6 +33,7 @@ from winback.carts.events import (
 )
 from winback.carts.models import Cart
 from winback.customers.models import Customer
+from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows import search_attributes as sa
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
@@ -55,7 +56,7 @@ async def tell_workflow(
     client: Client,
     *,
     task_queue: str,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart: Cart,
 ) -> list[str]:
     """``apply_pending_changes`` and commit the flags it set. When a concurrent request for
@@ -72,7 +73,8 @@ async def tell_workflow(
             await session.rollback()
             if attempt == STORE_ATTEMPTS or not is_write_conflict(err):
                 raise
-            await session.refresh(retailer)
+            if isinstance(retailer, Retailer) and retailer in session:
+                await session.refresh(retailer)
             await session.refresh(cart)
     raise AssertionError("unreachable")
 
@@ -82,7 +84,7 @@ async def apply_pending_changes(
     client: Client,
     *,
     task_queue: str,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart: Cart,
 ) -> list[str]:
     """Tells the cart's workflow what it has not heard yet; returns what was done."""
@@ -136,7 +138,7 @@ async def _start(
     session: AsyncSession,
     client: Client,
     task_queue: str,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart: Cart,
     customer: Customer | None,
     changes: PendingChanges,
