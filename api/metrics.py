@@ -31,6 +31,23 @@ EVENT_TO_SIGNAL = Histogram(
 )
 
 
+def observe_signals(actions: list[str], started: float) -> None:
+    """Times each start or signal an event caused, from the event's arrival (``started``, a
+    ``time.perf_counter()``) to Temporal accepting it."""
+    elapsed = time.perf_counter() - started
+    for action in actions:
+        EVENT_TO_SIGNAL.labels(action).observe(elapsed)
+
+
+# Agents' tasks: how long a task waited in the inbox before an agent took it.
+TASK_AGE_AT_CLAIM = Histogram(
+    "winback_task_age_at_claim_seconds",
+    "Age of an agent task when it was claimed",
+    ["kind"],
+    buckets=(5, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600),
+)
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by method, route template and status."""
 

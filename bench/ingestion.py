@@ -136,12 +136,16 @@ def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
+PIDS: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str], name: str, logs: Path) -> Iterator[None]:
     out = (logs / f"{name}.log").open("wb")
     proc = subprocess.Popen(
         args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
     )
+    PIDS["api" if name.startswith("winback-") else name] = proc.pid
     try:
         yield
     finally:
@@ -225,6 +229,37 @@ def lua_for(scenario: str, path: str, headers: dict[str, str], batch: int = 1) -
     }
 
 
+@contextlib.contextmanager
+def profiled(args: argparse.Namespace, name: str, pid: int | None) -> Iterator[None]:
+    """``py-spy record`` of the API process (and its uvicorn workers) while the load runs."""
+    if not args.profile or pid is None:
+        yield
+        return
+    args.profile.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [
+            str(BIN / "py-spy"),
+            "record",
+            "--subprocesses",
+            "--nonblocking",
+            "-p",
+            str(pid),
+            "-d",
+            str(args.duration),
+            "-f",
+            "speedscope",
+            "-o",
+            str(args.profile / f"{name}.speedscope.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.wait(timeout=60)
+
+
 def measure(
     args: argparse.Namespace,
     db: str,
@@ -235,7 +270,8 @@ def measure(
     tmp: Path,
     per_request: int = 1,
 ) -> Result:
-    raw = run_wrk(args, url, lua, tmp)
+    with profiled(args, f"{db}-{procs}-{scenario}", PIDS.get("api")):
+        raw = run_wrk(args, url, lua, tmp)
     seconds = raw["duration_us"] / 1e6
     rps = raw["requests"] / seconds
     result = Result(
@@ -288,17 +324,29 @@ def setup_retailer(base: str) -> tuple[str, str]:
             headers={"X-API-Key": api_key},
         )
         pk.raise_for_status()
-        for i in range(MINOR_CARTS):
-            response = http.post(
-                f"/v1/carts/m-{i}/events",
-                json={
-                    "event_id": f"seed-{i}",
-                    "type": "item_added",
-                    "items": [{"sku": "TR-42", "name": "Trail shoe", "price": 89.9}],
-                },
-                headers={"X-API-Key": api_key},
-            )
-            response.raise_for_status()
+        # The minor-edit carts, in one batch (the browser route: each is claimed by the bench's
+        # "browser"; the retailer's route below edits them all the same).
+        seeded = http.post(
+            "/v1/client/events:batch",
+            params={"key": pk.json()["key"]},
+            content=json.dumps(
+                {
+                    "visitor": "bench-seed-visitor-0123456789",
+                    "events": [
+                        {
+                            "cart_id": f"m-{i}",
+                            "event_id": f"seed-{i}",
+                            "type": "item_added",
+                            "items": [{"sku": "TR-42", "name": "Trail shoe", "price": 89.9}],
+                        }
+                        for i in range(MINOR_CARTS)
+                    ],
+                }
+            ),
+            headers={"Content-Type": "text/plain", "Origin": ORIGIN},
+        )
+        seeded.raise_for_status()
+        assert seeded.json()["stored"] == MINOR_CARTS, seeded.text
         return api_key, pk.json()["key"]
 
 
@@ -407,6 +455,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of our API into this dir")
     args = parser.parse_args()
     args.procs = [int(p) for p in args.procs.split(",")]
     args.scenarios = [s for s in args.scenarios.split(",") if s]

@@ -43,6 +43,7 @@ from winback.carts.events import (
 )
 from winback.carts.models import Cart, CartEvent
 from winback.platform.clock import utcnow
+from winback.platform.db import sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from workflows.vocabulary import CartStatus
 
@@ -223,11 +224,13 @@ async def commit_with_retries(
 ) -> Any:
     """Runs ``work`` (statements on ``session``) and commits; the whole of it again when a
     concurrent writer won (``is_write_conflict``): nothing is half-applied, since a rollback
-    undoes every statement of the attempt."""
+    undoes every statement of the attempt. On SQLite the attempt holds the process's writer
+    lock (``sqlite_writer``) from its first statement to its commit."""
     for attempt in range(1, attempts + 1):
         try:
-            result = await work()
-            await session.commit()
+            async with sqlite_writer(session):
+                result = await work()
+                await session.commit()
             return result
         except (IntegrityError, OperationalError) as err:
             await session.rollback()

@@ -33,6 +33,7 @@ from winback.carts.events import (
 )
 from winback.carts.models import Cart
 from winback.customers.models import Customer
+from winback.platform.db import sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows import search_attributes as sa
@@ -65,9 +66,15 @@ async def tell_workflow(
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             actions = await apply_pending_changes(
-                session, client, task_queue=task_queue, retailer=retailer, cart=cart
+                session,
+                client,
+                task_queue=task_queue,
+                retailer=retailer,
+                cart=cart,
+                end_reads_before_calls=True,
             )
-            await session.commit()
+            async with sqlite_writer(session):
+                await session.commit()
             return actions
         except (IntegrityError, OperationalError) as err:
             await session.rollback()
@@ -86,8 +93,16 @@ async def apply_pending_changes(
     task_queue: str,
     retailer: RetailerIdentity,
     cart: Cart,
+    end_reads_before_calls: bool = False,
 ) -> list[str]:
-    """Tells the cart's workflow what it has not heard yet; returns what was done."""
+    """Tells the cart's workflow what it has not heard yet; returns what was done.
+
+    ``end_reads_before_calls``: commit the (read-only) transaction before calling Temporal, so
+    the flags are written later in a transaction that starts with its write. On SQLite a read
+    held across a start or a signal went stale as soon as another request wrote, and the write
+    that followed was refused ("database is locked"), re-driving the whole call. Only for a
+    caller with nothing else pending in the session (``tell_workflow``: the event is committed
+    already); the factory keeps objects loaded across a commit (``expire_on_commit=False``)."""
     # Once the workflow knows the contact, a minor edit needs no read of the customer.
     known = cart.workflow_started and cart.contact_signalled
     customer = (
@@ -98,9 +113,21 @@ async def apply_pending_changes(
         return []
     workflow_id = cart_workflow_id(retailer.id, cart.cart_id)
     if changes.start:
-        await _start(session, client, task_queue, retailer, cart, customer, changes, workflow_id)
+        await _start(
+            session,
+            client,
+            task_queue,
+            retailer,
+            cart,
+            customer,
+            changes,
+            workflow_id,
+            end_reads_before_calls,
+        )
         return ["started"] + (["nudge_trigger"] if changes.nudge_reason else [])
 
+    if end_reads_before_calls:
+        await session.commit()
     handle = client.get_workflow_handle_for(CartRecoveryWorkflow.run, workflow_id)
     done: list[str] = []
     if changes.order:
@@ -143,8 +170,11 @@ async def _start(
     customer: Customer | None,
     changes: PendingChanges,
     workflow_id: str,
+    end_reads_before_calls: bool = False,
 ) -> None:
     cadence = await current_cadence(session, retailer_id=retailer.id)
+    if end_reads_before_calls:
+        await session.commit()
     contact = has_contact(customer)
     assert cart.last_activity_at is not None
     workflow_input = CartRecoveryInput(

@@ -13,6 +13,7 @@ from activities.messaging.sends import MessagingActivities
 from activities.tasks.inbox import TaskInboxActivities
 from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory
+from winback.platform.logs import LogContextInterceptor
 from winback.platform.settings import Settings
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
@@ -38,6 +39,9 @@ def build_worker(
         activities=activity_implementations(
             settings=settings, sessions=sessions, adapters=adapters, http=http
         ),
+        # Log lines from activities carry their retailer and cart (tracing, when on, comes
+        # with the client's interceptors).
+        interceptors=[LogContextInterceptor()],
     )
 
 

@@ -6,6 +6,7 @@ may know: whether its event was taken, the nudge waiting on its own cart, and th
 taken. No contact, customer, message history or configuration ever leaves through here.
 """
 
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
@@ -22,7 +23,7 @@ from api.client_access import (
     ClientDep,
 )
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from api.metrics import EVENTS
+from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import (
     ClientEventIn,
     ClientNudgeReplyIn,
@@ -41,6 +42,7 @@ from winback.carts.nudges import pending_nudges
 from winback.carts.workflow_sync import tell_workflow
 from winback.customers.phones import normalize_phone
 from winback.customers.signed_identity import identity_secret
+from winback.platform.logs import bind_now
 
 router = APIRouter(prefix="/v1/client", tags=["client (publishable key)"])
 CartId = Annotated[str, Path(pattern=CART_ID_PATTERN, description="The storefront's cart id.")]
@@ -116,6 +118,8 @@ async def _record_simple(
 ) -> bool:
     """``_record`` for an event without identity: ownership is checked (and the cart claimed)
     in the same transaction as the write; returns duplicate."""
+    started = time.perf_counter()
+    bind_now(retailer_id=caller.retailer.id, cart_id=cart_id)
     try:
         fast = await commit_with_retries(
             session,
@@ -135,9 +139,10 @@ async def _record_simple(
     if needs_workflow(fast.cart):
         cart = await session.get(Cart, fast.cart.id)
         assert cart is not None
-        await tell_workflow(
+        actions = await tell_workflow(
             session, client, task_queue=settings.task_queue, retailer=caller.retailer, cart=cart
         )
+        observe_signals(actions, started)
     return fast.duplicate
 
 

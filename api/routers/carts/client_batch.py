@@ -14,6 +14,7 @@ are started or signalled, as the single route does. The answer lists each event'
 
 import json
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -29,7 +30,7 @@ from api.client_access import (
     checked_visitor,
 )
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
-from api.metrics import EVENTS
+from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import ClientEventIn, owned_by, to_cart_event
 from winback.carts.events import CART_ID_PATTERN, EventIdConflict, record_event
 from winback.carts.fast_events import (
@@ -42,6 +43,7 @@ from winback.carts.fast_events import (
 from winback.carts.models import Cart
 from winback.carts.workflow_sync import tell_workflow
 from winback.customers.signed_identity import identity_secret
+from winback.platform.logs import bind
 
 router = APIRouter(prefix="/v1/client", tags=["client (publishable key)"])
 log = logging.getLogger(__name__)
@@ -153,6 +155,7 @@ async def post_client_batch(
     answered on its own: `stored`, `duplicate` (its id was seen) or `rejected` with the reason;
     the stored ones are committed before this answer. The request counts once against the
     key's rate limits."""
+    started = time.perf_counter()
     check_client_rate(request, key)
     body = await _body(request)
     visitor = checked_visitor(body.visitor, ("body", "visitor"))
@@ -225,7 +228,7 @@ async def post_client_batch(
         if count:
             EVENTS.labels("batch", outcome).inc(count)
     for cart_pk in sorted(to_tell):
-        await _tell(session, client, settings, caller, cart_pk)
+        await _tell(session, client, settings, caller, cart_pk, started)
     return BatchAccepted(**counts, results=results)
 
 
@@ -260,6 +263,7 @@ async def _tell(
     settings: SettingsDep,
     caller: ClientCaller,
     cart_pk: int,
+    started: float,
 ) -> None:
     """Starts or signals one cart's workflow. The events are stored already: if Temporal is
     unreachable now, the worker's re-driver (``winback.carts.redrive``) tells it later, so one
@@ -269,9 +273,15 @@ async def _tell(
         return
     cart_id = cart.cart_id
     try:
-        await tell_workflow(
-            session, client, task_queue=settings.task_queue, retailer=caller.retailer, cart=cart
-        )
+        with bind(retailer_id=caller.retailer.id, cart_id=cart_id):
+            actions = await tell_workflow(
+                session,
+                client,
+                task_queue=settings.task_queue,
+                retailer=caller.retailer,
+                cart=cart,
+            )
+        observe_signals(actions, started)
     except RPCError as err:
         await session.rollback()
         log.warning(

@@ -1,5 +1,6 @@
 """Cart events in, cart state and pending nudges out."""
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from sqlmodel import col, select
 from temporalio.service import RPCError
 
 from api.deps import EventRetailerDep, RetailerDep, SessionDep, SettingsDep, TemporalClientDep
-from api.metrics import EVENTS
+from api.metrics import EVENTS, observe_signals
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
 from winback.carts.fast_events import (
     commit_with_retries,
@@ -22,6 +23,7 @@ from winback.carts.nudges import pending_nudges
 from winback.carts.workflow_sync import cart_workflow_id, tell_workflow
 from winback.customers.models import Customer
 from winback.messaging.models import Message, MessagePublic
+from winback.platform.logs import bind_now
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.carts.types import CartState
 
@@ -71,6 +73,8 @@ async def post_cart_event(
 ) -> EventAccepted:
     """Stores one storefront event; starts or signals the cart's workflow only if its course
     changes. Resending an event id is safe. On 503 the event is stored: resend it."""
+    started = time.perf_counter()
+    bind_now(retailer_id=retailer.id, cart_id=cart_id)  # on every log line of this request
     if is_simple(event):  # a page view or cart edit: the Core fast path (fast_events)
         fast = await commit_with_retries(
             session,
@@ -94,6 +98,7 @@ async def post_cart_event(
     actions = await tell_workflow(
         session, client, task_queue=settings.task_queue, retailer=retailer, cart=cart
     )
+    observe_signals(actions, started)
     return EventAccepted(
         cart_id=cart_id,
         duplicate=duplicate,
