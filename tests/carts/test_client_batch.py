@@ -12,6 +12,7 @@ from tests.carts.test_client_api import SHOP, client_post, event, publishable_ke
 from tests.conftest import Stack
 from tests.support.api import cart, eventually
 from tests.support.helpers import items
+from winback.customers.signed_identity import sign_identity
 
 
 async def beacon(
@@ -165,3 +166,41 @@ def _walk(node: Any) -> list[Any]:
     if isinstance(node, list):
         return [v for value in node for v in _walk(value)]
     return [node]
+
+
+@pytest.mark.shared_server
+async def test_a_signed_contact_in_a_batch_counts_and_starts_the_workflow(stack: Stack) -> None:
+    """A batch with an identity goes event by event through the single route's pipeline."""
+    retailer = await stack.retailer()
+    key = await publishable_key(retailer)
+    secret = (await retailer.post("/v1/identity-secret", {})).json()["identity_secret"]
+    signed = {
+        "email": "ana@example.com",
+        "email_signature": sign_identity(secret, "ana@example.com"),
+    }
+    response = await beacon(
+        stack,
+        key,
+        {
+            "visitor": visitor(),
+            "events": [
+                {**event("item_added", items=items(25)), "cart_id": "known"},
+                {
+                    **event("activity", identity=signed, consent={"email": True}),
+                    "cart_id": "known",
+                },
+                {**event("activity"), "cart_id": "anonymous"},
+            ],
+        },
+    )
+    assert [r["outcome"] for r in response.json()["results"]] == ["stored"] * 3, response.text
+    known = await eventually(
+        lambda: _started(retailer, "known"), what="the known cart's workflow to start"
+    )
+    assert known["customer_email"] == "ana@example.com" and known["value"] == 25
+    assert (await cart(retailer, "anonymous"))["workflow_id"] is None
+
+
+async def _started(retailer: Any, cart_id: str) -> dict[str, Any] | None:
+    seen = await cart(retailer, cart_id)
+    return seen if seen["workflow_id"] else None

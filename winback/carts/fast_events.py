@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -237,3 +237,134 @@ async def commit_with_retries(
             if attempt == attempts or not is_write_conflict(err):
                 raise
     raise AssertionError("unreachable")
+
+
+@dataclass
+class BatchOutcome:
+    """What became of one event of ``record_simple_batch``."""
+
+    outcome: str  # stored, duplicate, rejected
+    reason: str | None = None
+
+
+async def record_simple_batch(
+    session: AsyncSession,
+    *,
+    retailer: RetailerIdentity,
+    events: Sequence[tuple[str, CartEventIn]],
+    visitor_hash: str | None = None,
+) -> tuple[list[BatchOutcome], list[CartRow]]:
+    """``record_simple_event`` for many simple events at once, in set statements: one insert of
+    every event (still the transaction's first statement), one read of their carts, one insert
+    of the new carts, and one ``UPDATE`` per distinct set of changed columns (executemany).
+    Each cart's events apply in body order by the same rules, so the rows end as if each had
+    been posted alone in that order. Returns each event's outcome and the touched carts."""
+    conn = await session.connection()
+    now = utcnow()
+    at = [event.occurred_at or now for _, event in events]
+    rows = [
+        {
+            "retailer_id": retailer.id,
+            "cart_id": cart_id,
+            "event_id": event.event_id,
+            "type": event.type,
+            "occurred_at": at[i],
+            "received_at": now,
+            "payload": event.model_dump(mode="json", exclude_none=True),
+        }
+        for i, (cart_id, event) in enumerate(events)
+    ]
+    inserted = set(
+        (
+            await conn.execute(
+                _insert(conn, EVENT)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
+                .returning(EVENT.c.event_id)
+            )
+        ).scalars()
+    )
+    outcomes: list[BatchOutcome | None] = [None] * len(events)
+    new: list[int] = []  # positions of the events stored by this batch, in body order
+    first_cart: dict[str, str] = {}
+    for i, (cart_id, event) in enumerate(events):
+        if event.event_id in inserted and event.event_id not in first_cart:
+            first_cart[event.event_id] = cart_id
+            new.append(i)
+    seen_before = [e.event_id for _, e in events if e.event_id not in inserted]
+    if seen_before:
+        found = await conn.execute(
+            select(EVENT.c.event_id, EVENT.c.cart_id).where(
+                EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(set(seen_before))
+            )
+        )
+        first_cart.update({row.event_id: row.cart_id for row in found})
+    for i, (cart_id, event) in enumerate(events):
+        if outcomes[i] is None and i not in new:
+            same = first_cart.get(event.event_id) == cart_id
+            outcomes[i] = (
+                BatchOutcome("duplicate")
+                if same
+                else BatchOutcome(
+                    "rejected", f"event_id {event.event_id!r} was already used for another cart"
+                )
+            )
+
+    cart_ids = sorted({cart_id for cart_id, _ in events})
+    carts = await _cart_rows(conn, retailer.id, cart_ids)
+    missing = sorted({events[i][0] for i in new} - set(carts))
+    if missing:
+        first_at: dict[str, Any] = {}
+        for i in new:
+            first_at.setdefault(events[i][0], at[i])
+        await conn.execute(
+            _insert(conn, CART)
+            .values([_new_cart_values(retailer.id, c, events[0][1], first_at[c]) for c in missing])
+            .on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"])
+        )
+        carts.update(await _cart_rows(conn, retailer.id, missing))
+
+    refused: list[str] = []
+    changed: dict[str, dict[str, Any]] = {}
+    for i, (cart_id, event) in enumerate(events):
+        cart = carts[cart_id]
+        if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
+            if i in new:
+                refused.append(event.event_id)
+            outcomes[i] = BatchOutcome("rejected", "the cart belongs to another browser")
+            continue
+        if i not in new:
+            continue
+        changes = changes_for(cart, event, at[i])
+        if visitor_hash is not None and cart["visitor_hash"] is None:
+            changes["visitor_hash"] = visitor_hash
+        cart.update(changes)
+        changed.setdefault(cart_id, {}).update(changes)
+        outcomes[i] = BatchOutcome("stored")
+    if refused:  # stored by the first statement, but not this browser's to write
+        await conn.execute(
+            EVENT.delete().where(EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(refused))
+        )
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for cart_id, changes in changed.items():
+        columns = tuple(sorted(changes))
+        by_columns[columns].append(
+            {"cart_pk": carts[cart_id]["id"], **{f"new_{c}": changes[c] for c in columns}}
+        )
+    for columns, params in by_columns.items():
+        statement = (
+            update(CART)
+            .where(CART.c.id == bindparam("cart_pk"))
+            .values({c: bindparam(f"new_{c}") for c in columns})
+        )
+        await conn.execute(statement, params)
+    touched = [CartRow.of(carts[c]) for c in cart_ids if c in changed]
+    return [o or BatchOutcome("rejected", "not recorded") for o in outcomes], touched
+
+
+async def _cart_rows(
+    conn: AsyncConnection, retailer_id: str, cart_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    query = select(CART).where(CART.c.retailer_id == retailer_id, CART.c.cart_id.in_(cart_ids))
+    rows = (await conn.execute(query.with_for_update())).mappings()
+    return {row["cart_id"]: dict(row) for row in rows}

@@ -38,6 +38,7 @@ from winback.carts.fast_events import (
     commit_with_retries,
     is_simple,
     needs_workflow,
+    record_simple_batch,
     record_simple_event,
 )
 from winback.carts.models import Cart
@@ -221,7 +222,36 @@ async def post_client_batch(
             )
         return done, to_tell
 
-    stored, to_tell = await commit_with_retries(session, store)
+    async def store_all_at_once() -> tuple[list[BatchEventResult], set[int]]:
+        """No contact anywhere (a beacon's usual load): set statements for the whole batch."""
+        cart_events = [
+            (e.cart_id, to_cart_event(e, None, event_prefix=caller.event_prefix)[0])
+            for _, e in valid
+        ]
+        outcomes, touched = await record_simple_batch(
+            session,
+            retailer=caller.retailer,
+            events=cart_events,
+            visitor_hash=caller.visitor_hash,
+        )
+        done = [
+            BatchEventResult(
+                index=index,
+                cart_id=event.cart_id,
+                event_id=event.event_id,
+                outcome=outcome.outcome,  # type: ignore[arg-type]
+                reason=outcome.reason,
+            )
+            for (index, event), outcome in zip(valid, outcomes, strict=True)
+        ]
+        return done, {cart.id for cart in touched if needs_workflow(cart)}
+
+    simple = all(event.identity is None for _, event in valid)
+    stored, to_tell = (
+        await commit_with_retries(session, store_all_at_once if simple else store)
+        if valid
+        else ([], set())
+    )
     results = sorted(results + stored, key=lambda r: r.index)
     counts = {o: sum(r.outcome == o for r in results) for o in ("stored", "duplicate", "rejected")}
     for outcome, count in counts.items():
