@@ -312,7 +312,7 @@ def uvicorn_args(factory: str, port: int, procs: int) -> list[str]:
 
 def setup_retailer(base: str) -> tuple[str, str]:
     """A retailer, its API key, a publishable key for the bench origin, and the minor carts."""
-    with httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=base, timeout=120) as http:
         retailer = f"bench{uuid.uuid4().hex[:6]}"
         created = http.post(
             "/v1/retailers",
