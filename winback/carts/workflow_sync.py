@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from winback.carts.cadence import to_workflow_spec
-from winback.carts.cadence_store import current_cadence
+from winback.carts.cadence_store import current_cadence_cached
 from winback.carts.events import (
     STORE_ATTEMPTS,
     PendingChanges,
@@ -172,7 +172,7 @@ async def _start(
     workflow_id: str,
     end_reads_before_calls: bool = False,
 ) -> None:
-    cadence = await current_cadence(session, retailer_id=retailer.id)
+    cadence = await current_cadence_cached(session, retailer_id=retailer.id)
     if end_reads_before_calls:
         await session.commit()
     contact = has_contact(customer)

@@ -15,20 +15,16 @@ kept per process for ``TTL_SECONDS``:
 """
 
 import hashlib
-import time
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from winback.platform.caching import TtlCache
 from winback.platform.clock import utcnow
 from winback.retailers.models import ApiKey, Retailer
 from winback.retailers.publishable_keys import PublishableKey
-
-TTL_SECONDS = 5.0
-MAX_ENTRIES = 10_000
-V = TypeVar("V")
 
 
 class RetailerIdentity(Protocol):
@@ -69,29 +65,6 @@ class ClientKeyRef:
         probe = PublishableKey(retailer_id=self.retailer.id, key=self.key)
         probe.allowed_origins = list(self.allowed_origins)
         return probe.allows(origin)
-
-
-class TtlCache(Generic[V]):
-    def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
-        self.ttl, self.max_entries = ttl, max_entries
-        self._entries: dict[str, tuple[float, V]] = {}
-
-    def get(self, key: str) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            self._entries.pop(key, None)
-            return None
-        return entry[1]
-
-    def put(self, key: str, value: V) -> None:
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
-
-    def clear(self) -> None:
-        self._entries.clear()
 
 
 _API_KEYS: TtlCache[RetailerRef] = TtlCache()
