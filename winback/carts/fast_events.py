@@ -24,6 +24,7 @@ hold for both.
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
@@ -96,9 +97,47 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """Built once per dialect and executed with parameters: building a statement with its
+    values inlined for every event (and its cache key) was a visible part of an event's CPU."""
+
+    insert_event: Any
+    insert_cart: Any
+    select_cart: Any
+
+
+@cache
+def _statements_for(dialect: str) -> _Statements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return _Statements(
+        insert_event=insert(EVENT)
+        .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
+        .returning(EVENT.c.id),
+        insert_cart=insert(CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
+        select_cart=select(CART)
+        .where(CART.c.retailer_id == bindparam("r"), CART.c.cart_id == bindparam("c"))
+        .with_for_update(),
+    )
+
+
+def _statements(conn: AsyncConnection) -> _Statements:
+    return _statements_for(conn.dialect.name)
+
+
+@cache
+def _update_of(columns: tuple[str, ...]) -> Any:
+    """``UPDATE cart SET <columns> WHERE id = :cart_pk``, one per set of changed columns."""
+    return (
+        update(CART)
+        .where(CART.c.id == bindparam("cart_pk"))
+        .values({c: bindparam(f"new_{c}") for c in columns})
+    )
+
+
 async def _cart_row(conn: AsyncConnection, retailer_id: str, cart_id: str) -> dict[str, Any] | None:
-    query = select(CART).where(CART.c.retailer_id == retailer_id, CART.c.cart_id == cart_id)
-    row = (await conn.execute(query.with_for_update())).mappings().first()
+    result = await conn.execute(_statements(conn).select_cart, {"r": retailer_id, "c": cart_id})
+    row = result.mappings().first()
     return None if row is None else dict(row)
 
 
@@ -163,18 +202,16 @@ async def record_simple_event(
     now = utcnow()
     occurred_at = event.occurred_at or now
     inserted = await conn.execute(
-        _insert(conn, EVENT)
-        .values(
-            retailer_id=retailer.id,
-            cart_id=cart_id,
-            event_id=event.event_id,
-            type=event.type,
-            occurred_at=occurred_at,
-            received_at=now,
-            payload=event.model_dump(mode="json", exclude_none=True),
-        )
-        .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
-        .returning(EVENT.c.id)
+        _statements(conn).insert_event,
+        {
+            "retailer_id": retailer.id,
+            "cart_id": cart_id,
+            "event_id": event.event_id,
+            "type": event.type,
+            "occurred_at": occurred_at,
+            "received_at": now,
+            "payload": event.model_dump(mode="json", exclude_none=True),
+        },
     )
     if inserted.scalar() is None:  # a resend
         seen = await conn.execute(
@@ -193,11 +230,7 @@ async def record_simple_event(
     cart = await _cart_row(conn, retailer.id, cart_id)
     if cart is None:
         values = _new_cart_values(retailer.id, cart_id, event, occurred_at)
-        await conn.execute(
-            _insert(conn, CART)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"])
-        )
+        await conn.execute(_statements(conn).insert_cart, values)
         cart = await _cart_row(conn, retailer.id, cart_id)
         assert cart is not None
     if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
@@ -206,7 +239,11 @@ async def record_simple_event(
     if visitor_hash is not None and cart["visitor_hash"] is None:
         changes["visitor_hash"] = visitor_hash
     if changes:
-        await conn.execute(update(CART).where(CART.c.id == cart["id"]).values(**changes))
+        columns = tuple(sorted(changes))
+        await conn.execute(
+            _update_of(columns),
+            {"cart_pk": cart["id"], **{f"new_{c}": changes[c] for c in columns}},
+        )
         cart.update(changes)
     return FastRecorded(CartRow.of(cart), duplicate=False)
 
@@ -354,12 +391,7 @@ async def record_simple_batch(
             {"cart_pk": carts[cart_id]["id"], **{f"new_{c}": changes[c] for c in columns}}
         )
     for columns, params in by_columns.items():
-        statement = (
-            update(CART)
-            .where(CART.c.id == bindparam("cart_pk"))
-            .values({c: bindparam(f"new_{c}") for c in columns})
-        )
-        await conn.execute(statement, params)
+        await conn.execute(_update_of(columns), params)
     touched = [CartRow.of(carts[c]) for c in cart_ids if c in changed]
     return [o or BatchOutcome("rejected", "not recorded") for o in outcomes], touched
 
