@@ -159,7 +159,7 @@ def process(args: list[str], env: dict[str, str], name: str, logs: Path) -> Iter
         out.close()
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
@@ -353,7 +353,8 @@ def setup_retailer(base: str) -> tuple[str, str]:
         return api_key, pk.json()["key"]
 
 
-def run_database(args: argparse.Namespace, db: str, tmp: Path) -> list[Result]:
+def run_database(args: argparse.Namespace, db: str, tmp: Path, done: list[Result]) -> list[Result]:
+    """``done``: the earlier databases' rows, which a failure here must not lose."""
     results: list[Result] = []
     with database(db, tmp) as url:
         env = {
@@ -394,7 +395,10 @@ def run_database(args: argparse.Namespace, db: str, tmp: Path) -> list[Result]:
             wait_port(temporal_port)
             stack.enter_context(process([str(BIN / "winback"), "worker"], env, f"worker-{db}", tmp))
             for procs in args.procs:
-                results += run_processes(args, db, procs, env, tmp)
+                try:
+                    results += run_processes(args, db, procs, env, tmp)
+                except (SystemExit, subprocess.CalledProcessError, httpx.HTTPError) as err:
+                    log(f"  {db} x{procs}: gave up ({err}); the table keeps the rest")
     return results
 
 
@@ -474,12 +478,17 @@ def main() -> None:
     results: list[Result] = []
     try:
         for db in args.db.split(","):
-            results += run_database(args, db, tmp)
+            results += run_database(args, db, tmp, results)
     finally:
         if args.keep:
             log(f"logs in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+        report(args, results)
+
+
+def report(args: argparse.Namespace, results: list[Result]) -> None:
+    """The table of what was measured (also what was, when a later stage failed)."""
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; batch: "
         f"{args.batch_size} events a request, {args.batch_connections} connections, ratio in "
