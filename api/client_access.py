@@ -11,15 +11,15 @@ answered for that key's origins only. A page on another origin gets no
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
+from fastapi import Depends, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.base import RequestResponseEndpoint
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import SessionDep
+from api.deps import SessionFactoryDep
 from api.rate_limit import ClientRateLimiter
 from winback.carts.client_events import VISITOR_PATTERN, visitor_hash
-from winback.retailers.models import Retailer
-from winback.retailers.publishable_keys import PublishableKey, find_valid_key
+from winback.retailers.lookups import ClientKeyRef, RetailerRef, client_key
 
 CLIENT_PREFIX = "/v1/client/"
 VISITOR_HEADER = "X-Winback-Visitor"
@@ -35,8 +35,8 @@ KeyQuery = Annotated[
 
 @dataclass
 class ClientCaller:
-    key: PublishableKey
-    retailer: Retailer
+    key: ClientKeyRef
+    retailer: RetailerRef
     visitor: str
 
     @property
@@ -45,16 +45,26 @@ class ClientCaller:
 
     @property
     def event_prefix(self) -> str:
-        return f"client-{self.visitor_hash[:16]}"
+        return event_prefix(self.visitor)
+
+
+def event_prefix(visitor: str) -> str:
+    """Event ids from a browser are prefixed with its own hash: no collision with (or replay
+    of) the backend's ids or another browser's."""
+    return f"client-{visitor_hash(visitor)[:16]}"
 
 
 async def checked_key(
-    request: Request, session: SessionDep, key: KeyQuery = None
-) -> PublishableKey:
-    """The publishable key, valid and allowed from the caller's origin (CORS decided here)."""
+    request: Request, factory: SessionFactoryDep, key: KeyQuery = None
+) -> ClientKeyRef:
+    """The publishable key, valid and allowed from the caller's origin (CORS decided here).
+
+    Looked up in the per-process cache (``winback.retailers.lookups``), on a miss in a short
+    session of its own, so the request's own transaction starts with its write."""
     if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing ?key= (a publishable key)")
-    row = await find_valid_key(session, key)
+    async with factory() as session:
+        row = await client_key(session, key)
     if row is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or expired publishable key")
     origin = request.headers.get("origin")
@@ -67,10 +77,29 @@ async def checked_key(
     return row
 
 
+def check_client_rate(request: Request, key: ClientKeyRef) -> None:
+    """One request counted against the key's and the client address's limits (429 if over)."""
+    limiter: ClientRateLimiter = request.app.state.client_rate_limiter
+    limiter.check(key.key, request.client.host if request.client else "unknown")
+
+
+def checked_visitor(visitor: str | None, loc: tuple[str, ...]) -> str:
+    if visitor is None or not VISITOR_PATTERN.fullmatch(visitor):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": loc,
+                    "msg": "needs the browser's id: 16-128 letters, digits, '-' or '_'",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return visitor
+
+
 async def get_client(
     request: Request,
-    session: SessionDep,
-    key: Annotated[PublishableKey, Depends(checked_key)],
+    key: Annotated[ClientKeyRef, Depends(checked_key)],
     visitor: Annotated[
         str | None,
         Header(
@@ -80,38 +109,38 @@ async def get_client(
         ),
     ] = None,
 ) -> ClientCaller:
-    limiter: ClientRateLimiter = request.app.state.client_rate_limiter
-    limiter.check(key.key, request.client.host if request.client else "unknown")
-    if visitor is None or not VISITOR_PATTERN.fullmatch(visitor):
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("header", VISITOR_HEADER),
-                    "msg": "needs the browser's id: 16-128 letters, digits, '-' or '_'",
-                    "type": "value_error",
-                }
-            ]
-        )
-    retailer = await session.get(Retailer, key.retailer_id)
-    assert retailer is not None  # kept by the key's foreign key
-    return ClientCaller(key=key, retailer=retailer, visitor=visitor)
+    check_client_rate(request, key)
+    visitor = checked_visitor(visitor, ("header", VISITOR_HEADER))
+    return ClientCaller(key=key, retailer=key.retailer, visitor=visitor)
 
 
 ClientDep = Annotated[ClientCaller, Depends(get_client)]
-CheckedKeyDep = Annotated[PublishableKey, Depends(checked_key)]
+CheckedKeyDep = Annotated[ClientKeyRef, Depends(checked_key)]
 
 
-def install_client_cors(app: FastAPI) -> None:
+class ClientCorsMiddleware:
     """Adds the CORS headers to every client response whose key allowed the origin (errors
-    included, so a page can read its 429), and nothing to any other response."""
+    included, so a page can read its 429), and nothing to any other response.
 
-    @app.middleware("http")
-    async def _cors(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        if request.url.path.startswith(CLIENT_PREFIX):
-            response.headers.append("Vary", "Origin")
-            origin = getattr(request.state, "cors_origin", None)
-            if origin is not None:
-                response.headers["Access-Control-Allow-Origin"] = origin
-                response.headers["Access-Control-Expose-Headers"] = "Retry-After"
-        return response
+    Pure ASGI (not ``@app.middleware("http")``): it edits the headers of the response start
+    message as it goes by, and costs nothing on the other routes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(CLIENT_PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.append("Vary", "Origin")
+                origin = scope.get("state", {}).get("cors_origin")
+                if origin is not None:
+                    headers["Access-Control-Allow-Origin"] = origin
+                    headers["Access-Control-Expose-Headers"] = "Retry-After"
+            await send(message)
+
+        await self.app(scope, receive, add_headers)

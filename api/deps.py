@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from winback.platform.db import SessionFactory
 from winback.platform.settings import DEV_ADMIN_TOKEN, Settings
+from winback.retailers.lookups import RetailerRef, retailer_of_api_key
 from winback.retailers.models import ApiKey, Retailer
 from winback.tasks.agent_models import Agent
 
@@ -56,6 +57,7 @@ async def get_temporal_client(request: Request) -> Client:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
@@ -203,8 +205,26 @@ def require_admin(
         )
 
 
+async def get_event_retailer(
+    factory: SessionFactoryDep, key: Annotated[str | None, Security(_api_key)]
+) -> RetailerRef:
+    """The API key's retailer for the ingestion routes: from the per-process cache
+    (``winback.retailers.lookups``: seconds old at most, cleared on change), on a miss read in a
+    short session of its own, so that the request's transaction starts with its write. Routes
+    that change the retailer use ``RetailerDep`` (the row itself) instead."""
+    if not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
+    async with factory() as session:
+        ref = await retailer_of_api_key(session, key)
+        if ref is None:  # unknown (401), or a business unit's key (403): the full check says which
+            retailer = await _retailer_of_key(session, key)
+            ref = RetailerRef(id=retailer.id, name=retailer.name, country=retailer.country)
+    return ref
+
+
 RetailerDep = Annotated[Retailer, Depends(get_retailer)]
 ReportReaderDep = Annotated[ReportReader, Depends(get_report_reader)]
+EventRetailerDep = Annotated[RetailerRef, Depends(get_event_retailer)]
 AgentDep = Annotated[Agent, Depends(get_agent)]
 CallerRetailerDep = Annotated[Retailer, Depends(get_caller_retailer)]
 AdminDep = Annotated[None, Depends(require_admin)]

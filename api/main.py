@@ -6,19 +6,20 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 from temporalio.client import Client
 
 from api.body_limit import DeclaredBodyLimit
-from api.client_access import install_client_cors
+from api.client_access import ClientCorsMiddleware
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.metrics import install_metrics
+from api.metrics import MetricsMiddleware
 from api.pages import demo
 from api.pages import surveys as survey_pages
 from api.pages.console import install_console
 from api.pages.dashboard import install_dashboard
 from api.rate_limit import ClientRateLimiter
 from api.rate_limits import RateLimiter, rate_limit
-from api.routers.carts import cadences, client, discounts, events
+from api.routers.carts import cadences, client, client_batch, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup, privacy
 from api.routers.feedback import alert_rules, answers, cases, surveys
@@ -32,23 +33,37 @@ from api.routers.tasks import agents, queues, tasks
 from winback.platform.db import make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import connect
+from winback.platform.tracing import TraceRequests, Tracing, configure_tracing
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    temporal: Client | None = None,
+    tracing: Tracing | None = None,
+) -> FastAPI:
     """Builds the app; tests pass their own Temporal client, production connects on startup.
 
+    ``tracing``: the process's (``configure_tracing``), whose interceptors the given client
+    should carry; else made from the settings (``WINBACK_OTEL_EXPORTER``, off by default).
     The schema must be there already: ``winback api`` and ``winback dev`` migrate first.
     """
     settings = settings or get_settings()
+    if tracing is None:
+        tracing = configure_tracing(
+            settings.otel_exporter, settings.otel_service_name or "winback-api"
+        )
+    traced = tracing
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.sessions = make_session_factory(engine)
         app.state.temporal = temporal or await connect(
-            settings.temporal_address, settings.temporal_namespace
+            settings.temporal_address,
+            settings.temporal_namespace,
+            interceptors=traced.interceptors,
         )
         yield
         await engine.dispose()
@@ -67,8 +82,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         settings.client_rate_limit_per_key, settings.client_rate_limit_per_address
     )
     install_error_handlers(app)
-    install_metrics(app)
-    install_client_cors(app)
+    # Pure ASGI middlewares (the last added runs first): metrics see every route's status.
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(ClientCorsMiddleware)
     routers = (
         retailers,
         api_keys,
@@ -95,6 +111,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         integration_connections,
         integration_webhooks,
         publishable_keys,
+        client_batch,
         client,
         snippet,
         voice_inbound,
@@ -112,9 +129,14 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     # Outside everything, FastAPI's own body limit included: a declared Content-Length over the
     # cap gets the JSON 413 before any middleware runs.
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: DeclaredBodyLimit(  # type: ignore[method-assign]
-        build_stack(), max_bytes=settings.max_body_bytes
-    )
+
+    def outer_stack() -> ASGIApp:
+        stack: ASGIApp = DeclaredBodyLimit(build_stack(), max_bytes=settings.max_body_bytes)
+        if traced.tracer is not None:  # outermost: the span covers every request, 413s too
+            stack = TraceRequests(stack, traced.tracer)
+        return stack
+
+    app.build_middleware_stack = outer_stack  # type: ignore[method-assign]
     if settings.demo_store:  # only the embedded dev stack serves the demo storefront
         app.include_router(demo.router)
     app.include_router(survey_pages.router)

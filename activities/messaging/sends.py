@@ -133,7 +133,9 @@ class MessagingActivities:
     async def send_step(self, input: SendStepInput) -> SendStepResult:
         """Checks every guard, then sends the step once through its channel's adapter."""
         async with heartbeating():
-            return await self._send_step(input)
+            result = await self._send_step(input)
+        _count_send(input.step.channel, str(result.outcome))
+        return result
 
     async def _send_step(self, input: SendStepInput) -> SendStepResult:
         step = input.step
@@ -769,3 +771,13 @@ async def _render(
             type=ErrorType.TEMPLATE_ERROR,
             non_retryable=True,
         ) from err
+
+
+def _count_send(channel: str, outcome: str) -> None:
+    """``winback_send_outcomes`` on the worker's Prometheus endpoint (the SDK runtime's, :9464
+    by default): each step's outcome per channel (sent, stopped, failed, skipped...)."""
+    if activity.in_activity():
+        meter = activity.metric_meter()
+        meter.create_counter(
+            "winback_send_outcomes", "Cart step sends by channel and outcome"
+        ).with_additional_attributes({"channel": channel, "outcome": outcome}).add(1)

@@ -206,6 +206,14 @@ async def test_a_units_key_reads_only_its_unit(stack: Stack, acme: RetailerClien
     for path in ("/v1/reports/cart-recovery", "/v1/cadence", "/v1/retailer", "/v1/api-keys"):
         refused = await stack.api.get(path, headers=headers)
         assert refused.status_code == 403, path
+    # The ingestion routes read keys through a per-process cache: a unit's key stays refused.
+    for _ in range(2):
+        event = await stack.api.post(
+            "/v1/carts/unit-cart/events",
+            json={"event_id": "e-unit", "type": "page_view", "occurred_at": "2026-10-20T10:00:00Z"},
+            headers=headers,
+        )
+        assert event.status_code == 403 and "store-a" in event.json()["detail"], event.text
 
     assert (await acme.post("/v1/api-keys", {"business_unit": "nowhere"})).status_code == 422
     listed = (await acme.get("/v1/api-keys")).json()

@@ -5,6 +5,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from winback.carts.cadence import CadenceIn, CadencePublic, default_cadence
 from winback.carts.cadence_models import CadenceVersion
 from winback.platform import versioned
+from winback.platform.caching import TtlCache
 
 DEFAULT_VERSION = 0
 
@@ -17,6 +18,22 @@ async def current_cadence(session: AsyncSession, *, retailer_id: str) -> Cadence
     """The newest stored version, or the built-in default as version 0."""
     row = await versioned.latest(session, CadenceVersion, retailer_id)
     return _default() if row is None else CadencePublic(version=row.version, **row.spec)
+
+
+# A cart's first event reads the retailer's cadence to start its workflow: cached per process for
+# a few seconds (a new version is saved rarely; ``save_cadence`` clears this process's copy at
+# once, other processes see it within the TTL, and a cart started in between keeps the version
+# it was started with, as every running cart does).
+_CURRENT: TtlCache[CadencePublic] = TtlCache()
+
+
+async def current_cadence_cached(session: AsyncSession, *, retailer_id: str) -> CadencePublic:
+    """``current_cadence``, from the per-process cache when it is seconds old at most."""
+    cached = _CURRENT.get(retailer_id)
+    if cached is None:
+        cached = await current_cadence(session, retailer_id=retailer_id)
+        _CURRENT.put(retailer_id, cached)
+    return cached
 
 
 async def cadence_version(
@@ -40,4 +57,5 @@ async def save_cadence(
     version = await versioned.save(
         session, CadenceVersion, retailer_id, cadence.model_dump(mode="json")
     )
+    _CURRENT.clear()
     return CadencePublic(version=version, **cadence.model_dump())

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Self
+from typing import Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -29,6 +29,7 @@ from winback.customers.identity import (
 from winback.customers.models import Customer
 from winback.messaging.models import Message, Suppression
 from winback.platform.clock import as_utc, utcnow
+from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows.vocabulary import (
     PROVIDER_CHANNELS,
@@ -155,7 +156,7 @@ def is_write_conflict(err: Exception) -> bool:
 async def store_event(
     session: AsyncSession,
     *,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart_id: str,
     event: CartEventIn,
     also: Callable[[RecordedEvent], None] | None = None,
@@ -178,12 +179,13 @@ async def store_event(
             await session.rollback()
             if attempt == STORE_ATTEMPTS or not is_write_conflict(err):
                 raise
-            await session.refresh(retailer)
+            if isinstance(retailer, Retailer) and retailer in session:
+                await session.refresh(retailer)
     raise AssertionError("unreachable")
 
 
 async def record_event(
-    session: AsyncSession, *, retailer: Retailer, cart_id: str, event: CartEventIn
+    session: AsyncSession, *, retailer: RetailerIdentity, cart_id: str, event: CartEventIn
 ) -> RecordedEvent:
     """Stores the event and updates the cart snapshot. Caller commits (``store_event`` does,
     with retries)."""
@@ -411,7 +413,21 @@ def has_contact(customer: Customer | None) -> bool:
     return customer is not None and bool(customer.email or customer.phone)
 
 
-def pending_changes(cart: Cart, customer: Customer | None) -> PendingChanges:
+class CartFlags(Protocol):
+    """What ``pending_changes`` reads: a ``Cart`` row, or the fast path's ``CartRow``."""
+
+    status: str
+    nudge_reason: str | None
+    workflow_started: bool
+    contact_signalled: bool
+    nudge_signalled: bool
+    order_signalled: bool
+    opt_out_signalled: bool
+    callback_requested: bool
+    callback_signalled: bool
+
+
+def pending_changes(cart: CartFlags, customer: Customer | None) -> PendingChanges:
     """The course changes the cart's workflow has not been told about (nothing for edits)."""
     contact = has_contact(customer) or (cart.workflow_started and cart.contact_signalled)
     finished = cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)

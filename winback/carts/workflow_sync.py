@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from winback.carts.cadence import to_workflow_spec
-from winback.carts.cadence_store import current_cadence
+from winback.carts.cadence_store import current_cadence_cached
 from winback.carts.events import (
     STORE_ATTEMPTS,
     PendingChanges,
@@ -33,6 +33,8 @@ from winback.carts.events import (
 )
 from winback.carts.models import Cart
 from winback.customers.models import Customer
+from winback.platform.db import sqlite_writer
+from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows import search_attributes as sa
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
@@ -55,7 +57,7 @@ async def tell_workflow(
     client: Client,
     *,
     task_queue: str,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart: Cart,
 ) -> list[str]:
     """``apply_pending_changes`` and commit the flags it set. When a concurrent request for
@@ -64,15 +66,22 @@ async def tell_workflow(
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             actions = await apply_pending_changes(
-                session, client, task_queue=task_queue, retailer=retailer, cart=cart
+                session,
+                client,
+                task_queue=task_queue,
+                retailer=retailer,
+                cart=cart,
+                end_reads_before_calls=True,
             )
-            await session.commit()
+            async with sqlite_writer(session):
+                await session.commit()
             return actions
         except (IntegrityError, OperationalError) as err:
             await session.rollback()
             if attempt == STORE_ATTEMPTS or not is_write_conflict(err):
                 raise
-            await session.refresh(retailer)
+            if isinstance(retailer, Retailer) and retailer in session:
+                await session.refresh(retailer)
             await session.refresh(cart)
     raise AssertionError("unreachable")
 
@@ -82,10 +91,18 @@ async def apply_pending_changes(
     client: Client,
     *,
     task_queue: str,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart: Cart,
+    end_reads_before_calls: bool = False,
 ) -> list[str]:
-    """Tells the cart's workflow what it has not heard yet; returns what was done."""
+    """Tells the cart's workflow what it has not heard yet; returns what was done.
+
+    ``end_reads_before_calls``: commit the (read-only) transaction before calling Temporal, so
+    the flags are written later in a transaction that starts with its write. On SQLite a read
+    held across a start or a signal went stale as soon as another request wrote, and the write
+    that followed was refused ("database is locked"), re-driving the whole call. Only for a
+    caller with nothing else pending in the session (``tell_workflow``: the event is committed
+    already); the factory keeps objects loaded across a commit (``expire_on_commit=False``)."""
     # Once the workflow knows the contact, a minor edit needs no read of the customer.
     known = cart.workflow_started and cart.contact_signalled
     customer = (
@@ -96,9 +113,21 @@ async def apply_pending_changes(
         return []
     workflow_id = cart_workflow_id(retailer.id, cart.cart_id)
     if changes.start:
-        await _start(session, client, task_queue, retailer, cart, customer, changes, workflow_id)
+        await _start(
+            session,
+            client,
+            task_queue,
+            retailer,
+            cart,
+            customer,
+            changes,
+            workflow_id,
+            end_reads_before_calls,
+        )
         return ["started"] + (["nudge_trigger"] if changes.nudge_reason else [])
 
+    if end_reads_before_calls:
+        await session.commit()
     handle = client.get_workflow_handle_for(CartRecoveryWorkflow.run, workflow_id)
     done: list[str] = []
     if changes.order:
@@ -136,13 +165,16 @@ async def _start(
     session: AsyncSession,
     client: Client,
     task_queue: str,
-    retailer: Retailer,
+    retailer: RetailerIdentity,
     cart: Cart,
     customer: Customer | None,
     changes: PendingChanges,
     workflow_id: str,
+    end_reads_before_calls: bool = False,
 ) -> None:
-    cadence = await current_cadence(session, retailer_id=retailer.id)
+    cadence = await current_cadence_cached(session, retailer_id=retailer.id)
+    if end_reads_before_calls:
+        await session.commit()
     contact = has_contact(customer)
     assert cart.last_activity_at is not None
     workflow_input = CartRecoveryInput(

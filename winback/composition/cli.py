@@ -29,6 +29,7 @@ from api.metrics import serve_metrics
 from winback.carts.redrive import run_redriver
 from winback.composition.stack import build_app, prepare_database, running_worker
 from winback.platform.db import make_session_factory
+from winback.platform.logs import configure_logging
 from winback.platform.migrations import migrate as migrate_database
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import (
@@ -36,6 +37,7 @@ from winback.platform.temporal import (
     register_search_attributes,
     search_attribute_flags,
 )
+from winback.platform.tracing import Tracing, configure_tracing
 
 log = logging.getLogger("winback")
 
@@ -69,6 +71,7 @@ async def _wait_for_temporal(
     *,
     metrics: bool = True,
     patience: float | None = None,
+    tracing: Tracing | None = None,
 ) -> Client | None:
     """The Temporal client, once the server answers; None if asked to stop before then."""
     log.info(
@@ -80,6 +83,8 @@ async def _wait_for_temporal(
         settings.temporal_address,
         settings.temporal_namespace,
         settings.worker_metrics_port if metrics else None,
+        metrics_host=settings.worker_metrics_host,
+        interceptors=tracing.interceptors if tracing else (),
         stop=stop,
         patience=patience,
     )
@@ -116,13 +121,16 @@ def _serve_api_metrics(settings: Settings) -> None:
         )
 
 
-async def _serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+async def _serve_api(
+    settings: Settings, client: Client, stop: asyncio.Event, tracing: Tracing | None = None
+) -> None:
     _serve_api_metrics(settings)
     config = uvicorn.Config(
-        build_app(settings, temporal=client),
+        build_app(settings, temporal=client, tracing=tracing),
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        log_config=None,  # uvicorn's loggers go through ours (JSON lines by default)
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve())
@@ -158,7 +166,8 @@ async def dev() -> None:
     try:
         # The dev server is ours and starts in seconds; if it has not answered in a minute it
         # will not (a port in use, say), so give up rather than wait for ever.
-        client = await _wait_for_temporal(settings, stop, patience=60)
+        tracing = _tracing(settings, "winback")
+        client = await _wait_for_temporal(settings, stop, patience=60, tracing=tracing)
         if client is None:
             return
         await register_search_attributes(client, settings.temporal_namespace)
@@ -171,8 +180,10 @@ async def dev() -> None:
             settings.api_port,
         )
         await asyncio.gather(
-            _run_worker(settings, client, stop, engine), _serve_api(settings, client, stop)
+            _run_worker(settings, client, stop, engine),
+            _serve_api(settings, client, stop, tracing),
         )
+        tracing.shutdown()
     finally:
         await engine.dispose()
         temporal.terminate()
@@ -188,8 +199,9 @@ async def worker() -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     engine = await prepare_database(settings)
+    tracing = _tracing(settings, "winback-worker")
     try:
-        client = await _wait_for_temporal(settings, stop)
+        client = await _wait_for_temporal(settings, stop, tracing=tracing)
         if client is None:
             return
         try:
@@ -200,7 +212,16 @@ async def worker() -> None:
             )
         await _run_worker(settings, client, stop, engine)
     finally:
+        tracing.shutdown()
         await engine.dispose()
+
+
+def _tracing(settings: Settings, default_name: str) -> Tracing:
+    """The process's tracer (``WINBACK_OTEL_EXPORTER``; off by default)."""
+    tracing = configure_tracing(settings.otel_exporter, settings.otel_service_name or default_name)
+    if tracing.enabled:
+        log.info("tracing on: OpenTelemetry spans to %s", settings.otel_exporter)
+    return tracing
 
 
 async def api() -> None:
@@ -208,11 +229,13 @@ async def api() -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     await migrate_database(settings.database_url)
-    client = await _wait_for_temporal(settings, stop, metrics=False)
+    tracing = _tracing(settings, "winback-api")
+    client = await _wait_for_temporal(settings, stop, metrics=False, tracing=tracing)
     if client is None:
         return
     log.info("API on http://%s:%s", settings.api_host, settings.api_port)
-    await _serve_api(settings, client, stop)
+    await _serve_api(settings, client, stop, tracing)
+    tracing.shutdown()
 
 
 async def migrate() -> None:
@@ -226,9 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="winback", description=__doc__)
     parser.add_argument("command", choices=list(COMMANDS))
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(get_settings().log_format)
     asyncio.run(COMMANDS[args.command]())
 
 

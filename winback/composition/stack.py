@@ -18,6 +18,7 @@ from winback.messaging.channels.router import Adapters, RetailerChannelRouter
 from winback.platform.db import SessionFactory, make_engine, make_session_factory
 from winback.platform.migrations import migrate
 from winback.platform.settings import Settings
+from winback.platform.tracing import Tracing
 
 
 async def prepare_database(settings: Settings) -> AsyncEngine:
@@ -32,9 +33,11 @@ def production_adapters(settings: Settings, sessions: SessionFactory) -> Adapter
     return RetailerChannelRouter(sessions, settings, adapters_from_settings(settings))
 
 
-def build_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
+def build_app(
+    settings: Settings, temporal: Client | None = None, tracing: Tracing | None = None
+) -> FastAPI:
     """The API; given a client (tests, ``winback dev``) it uses it, else it connects on start."""
-    return create_app(settings, temporal=temporal)
+    return create_app(settings, temporal=temporal, tracing=tracing)
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ from activities.tasks.inbox import TaskInboxActivities
 from winback.composition.worker_tuning import worker_options
 from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory
+from winback.platform.logs import LogContextInterceptor
 from winback.platform.settings import Settings
 from workflows.carts.cart_recovery import CartRecoveryWorkflow, CartRecoveryWorkflowV1
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
@@ -47,6 +48,9 @@ def build_worker(
         activities=activity_implementations(
             settings=settings, sessions=sessions, adapters=adapters, http=http
         ),
+        # Log lines from activities carry their retailer and cart (tracing, when on, comes
+        # with the client's interceptors).
+        interceptors=[LogContextInterceptor()],
         **worker_options(settings),
     )
 

@@ -1,13 +1,17 @@
 """The app database: an async SQLAlchemy engine over SQLite (default) or PostgreSQL."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -59,6 +63,28 @@ def make_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_WRITERS: "WeakKeyDictionary[Engine, asyncio.Lock]" = WeakKeyDictionary()
+
+
+def sqlite_writer(session: SAAsyncSession) -> AbstractAsyncContextManager[object]:
+    """One writing transaction at a time per process on SQLite (a no-op on PostgreSQL).
+
+    SQLite has one write lock per database. Writers that find it taken wait in SQLite's busy
+    handler, which sleeps and polls (up to 100 ms a nap): with 32 concurrent requests the lock
+    sat free most of the time while every waiter slept, and one request could wait seconds.
+    Queued on an ``asyncio.Lock`` instead, the next writer starts the moment the last one
+    commits; the busy handler still arbitrates between processes. Hold it from a transaction's
+    first write to its commit, and start that transaction with the write (no read snapshot
+    older than the lock)."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    lock = _WRITERS.get(bind)
+    if lock is None:
+        lock = _WRITERS[bind] = asyncio.Lock()
+    return lock
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

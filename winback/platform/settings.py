@@ -6,6 +6,7 @@ of SendGrid and Twilio. Secrets come only from the environment and are never log
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,24 @@ class Settings(BaseSettings):
         description="Re-import the workflow modules for every workflow instance, so the "
         "sandbox checks their own calls too. About 4x the CPU per cart; for chasing a "
         "suspected non-determinism, not for production.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Where the worker's Prometheus metrics listen (``0.0.0.0`` for a scraper "
+        "on another host, e.g. in a container).",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="JSON lines with workflow, run, retailer and cart ids (``winback.platform."
+        "logs``), or ``text`` for a terminal.",
+    )
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="OpenTelemetry traces from API requests through Temporal into workflows and "
+        "activities: off, on stdout, or OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT``.",
+    )
+    otel_service_name: str | None = Field(
+        default=None, description="The traces' service name (default winback-api/-worker)."
     )
     redrive_every_seconds: float | None = Field(
         default=60,

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -12,7 +13,7 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
@@ -104,18 +105,32 @@ async def register_search_attributes(client: Client, namespace: str = "default")
 
 
 @lru_cache
-def _runtime_with_metrics(port: int) -> Runtime:
-    """One per process: the Prometheus endpoint binds its port once, however often we connect."""
+def _runtime_with_metrics(port: int, host: str = "127.0.0.1") -> Runtime:
+    """One per process: the Prometheus endpoint binds its port once, however often we connect.
+    Loopback by default: the SDK's metrics (task queues, schedule-to-start latencies) are for
+    the scraper on this host, not for anyone who can reach the machine."""
     return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}"))
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}"))
     )
 
 
-async def connect(address: str, namespace: str, metrics_port: int | None = None) -> Client:
-    """A client with our data converter; with ``metrics_port``, workers on it export metrics."""
-    runtime = _runtime_with_metrics(metrics_port) if metrics_port else None
+async def connect(
+    address: str,
+    namespace: str,
+    metrics_port: int | None = None,
+    *,
+    metrics_host: str = "127.0.0.1",
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A client with our data converter; with ``metrics_port``, workers on it export metrics on
+    ``metrics_host``; ``interceptors`` (tracing) apply to it and to the workers made from it."""
+    runtime = _runtime_with_metrics(metrics_port, metrics_host) if metrics_port else None
     return await Client.connect(
-        address, namespace=namespace, runtime=runtime, data_converter=DATA_CONVERTER
+        address,
+        namespace=namespace,
+        runtime=runtime,
+        data_converter=DATA_CONVERTER,
+        interceptors=interceptors,
     )
 
 
@@ -124,6 +139,8 @@ async def connect_when_up(
     namespace: str,
     metrics_port: int | None = None,
     *,
+    metrics_host: str = "127.0.0.1",
+    interceptors: Sequence[Interceptor] = (),
     stop: asyncio.Event | None = None,
     patience: float | None = None,
     first_delay: float = 0.5,
@@ -140,7 +157,13 @@ async def connect_when_up(
     delay = first_delay
     while True:
         try:
-            client = await connect(address, namespace, metrics_port)
+            client = await connect(
+                address,
+                namespace,
+                metrics_port,
+                metrics_host=metrics_host,
+                interceptors=interceptors,
+            )
         except RuntimeError as err:  # the SDK's "Failed client connect: ..."
             if deadline is not None and loop.time() + delay > deadline:
                 raise

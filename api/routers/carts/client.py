@@ -6,6 +6,7 @@ may know: whether its event was taken, the nudge waiting on its own cart, and th
 taken. No contact, customer, message history or configuration ever leaves through here.
 """
 
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
@@ -22,6 +23,7 @@ from api.client_access import (
     ClientDep,
 )
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import (
     ClientEventIn,
     ClientNudgeReplyIn,
@@ -29,11 +31,18 @@ from winback.carts.client_events import (
     to_cart_event,
 )
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, RecordedEvent, store_event
+from winback.carts.fast_events import (
+    NotOwned,
+    commit_with_retries,
+    needs_workflow,
+    record_simple_event,
+)
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
 from winback.carts.workflow_sync import tell_workflow
 from winback.customers.phones import normalize_phone
 from winback.customers.signed_identity import identity_secret
+from winback.platform.logs import bind_now
 
 router = APIRouter(prefix="/v1/client", tags=["client (publishable key)"])
 CartId = Annotated[str, Path(pattern=CART_ID_PATTERN, description="The storefront's cart id.")]
@@ -99,6 +108,44 @@ async def _record(
     return recorded.duplicate
 
 
+async def _record_simple(
+    session: SessionDep,
+    client: TemporalClientDep,
+    settings: SettingsDep,
+    caller: ClientCaller,
+    cart_id: str,
+    event: CartEventIn,
+) -> bool:
+    """``_record`` for an event without identity: ownership is checked (and the cart claimed)
+    in the same transaction as the write; returns duplicate."""
+    started = time.perf_counter()
+    bind_now(retailer_id=caller.retailer.id, cart_id=cart_id)
+    try:
+        fast = await commit_with_retries(
+            session,
+            lambda: record_simple_event(
+                session,
+                retailer=caller.retailer,
+                cart_id=cart_id,
+                event=event,
+                visitor_hash=caller.visitor_hash,
+            ),
+        )
+    except NotOwned:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no cart {cart_id!r} for this browser"
+        ) from None
+    EVENTS.labels("client", "duplicate" if fast.duplicate else "stored").inc()
+    if needs_workflow(fast.cart):
+        cart = await session.get(Cart, fast.cart.id)
+        assert cart is not None
+        actions = await tell_workflow(
+            session, client, task_queue=settings.task_queue, retailer=caller.retailer, cart=cart
+        )
+        observe_signals(actions, started)
+    return fast.duplicate
+
+
 @router.post(
     "/carts/{cart_id}/events",
     response_model=ClientEventAccepted,
@@ -115,6 +162,12 @@ async def post_client_event(
     """A storefront event from the shopper's browser (items, page views, `idle`,
     `exit_intent`, `checkout_started`; never orders). Contact fields count only with a valid
     signature from the retailer's backend; the rest are ignored and listed in `ignored`."""
+    if event.identity is None:  # nothing but the cart: the Core fast path (fast_events)
+        cart_event, _ = to_cart_event(event, None, event_prefix=caller.event_prefix)
+        duplicate = await _record_simple(session, client, settings, caller, cart_id, cart_event)
+        return ClientEventAccepted(
+            cart_id=cart_id, duplicate=duplicate, identity="none", ignored=[]
+        )
     if not owned_by(await _cart(session, caller.retailer.id, cart_id), caller.visitor):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cart {cart_id!r} for this browser")
     secret = None

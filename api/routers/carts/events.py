@@ -1,5 +1,6 @@
 """Cart events in, cart state and pending nudges out."""
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -8,13 +9,21 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from temporalio.service import RPCError
 
-from api.deps import RetailerDep, SessionDep, SettingsDep, TemporalClientDep
+from api.deps import EventRetailerDep, RetailerDep, SessionDep, SettingsDep, TemporalClientDep
+from api.metrics import EVENTS, observe_signals
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
+from winback.carts.fast_events import (
+    commit_with_retries,
+    is_simple,
+    needs_workflow,
+    record_simple_event,
+)
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
 from winback.carts.workflow_sync import cart_workflow_id, tell_workflow
 from winback.customers.models import Customer
 from winback.messaging.models import Message, MessagePublic
+from winback.platform.logs import bind_now
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.carts.types import CartState
 
@@ -57,21 +66,42 @@ class CartPublic(BaseModel):
 async def post_cart_event(
     cart_id: CartId,
     event: CartEventIn,
-    retailer: RetailerDep,
+    retailer: EventRetailerDep,
     session: SessionDep,
     client: TemporalClientDep,
     settings: SettingsDep,
 ) -> EventAccepted:
     """Stores one storefront event; starts or signals the cart's workflow only if its course
     changes. Resending an event id is safe. On 503 the event is stored: resend it."""
-    recorded = await store_event(session, retailer=retailer, cart_id=cart_id, event=event)
-    cart = recorded.cart
+    started = time.perf_counter()
+    bind_now(retailer_id=retailer.id, cart_id=cart_id)  # on every log line of this request
+    if is_simple(event):  # a page view or cart edit: the Core fast path (fast_events)
+        fast = await commit_with_retries(
+            session,
+            lambda: record_simple_event(session, retailer=retailer, cart_id=cart_id, event=event),
+        )
+        EVENTS.labels("api", "duplicate" if fast.duplicate else "stored").inc()
+        if not needs_workflow(fast.cart):
+            return EventAccepted(
+                cart_id=cart_id,
+                duplicate=fast.duplicate,
+                workflow_id=fast.cart.workflow_id,
+                workflow_actions=[],
+            )
+        cart = await session.get(Cart, fast.cart.id)
+        assert cart is not None
+        duplicate = fast.duplicate
+    else:
+        recorded = await store_event(session, retailer=retailer, cart_id=cart_id, event=event)
+        EVENTS.labels("api", "duplicate" if recorded.duplicate else "stored").inc()
+        cart, duplicate = recorded.cart, recorded.duplicate
     actions = await tell_workflow(
         session, client, task_queue=settings.task_queue, retailer=retailer, cart=cart
     )
+    observe_signals(actions, started)
     return EventAccepted(
         cart_id=cart_id,
-        duplicate=recorded.duplicate,
+        duplicate=duplicate,
         workflow_id=cart.workflow_id,
         workflow_actions=actions,
     )

@@ -16,6 +16,7 @@ from winback.customers.signed_identity import (
     rotate_identity_secret,
 )
 from winback.platform.clock import utcnow
+from winback.retailers import lookups
 from winback.retailers.publishable_keys import (
     PublishableKey,
     PublishableKeyIn,
@@ -71,6 +72,7 @@ async def update_publishable_key(
     if body.allowed_origins is not None:
         row.allowed_origins = body.allowed_origins
     session.add(row)
+    lookups.invalidate()  # this process at once; the others within lookups.TTL_SECONDS
     return public_view(row)
 
 
@@ -90,7 +92,9 @@ async def rotate_publishable_key(
     """A new key with the same origins; the old one keeps working for `grace_hours` (pages
     cached with it), then stops."""
     old = await _key_or_404(session, retailer.id, key_id)
-    return public_view(await rotate_key(session, old=old, grace=timedelta(hours=grace_hours)))
+    fresh = await rotate_key(session, old=old, grace=timedelta(hours=grace_hours))
+    lookups.invalidate()
+    return public_view(fresh)
 
 
 @router.delete(
@@ -101,6 +105,7 @@ async def revoke_publishable_key(key_id: KeyId, retailer: RetailerDep, session: 
     row = await _key_or_404(session, retailer.id, key_id)
     row.expires_at = utcnow()
     session.add(row)
+    lookups.invalidate()
 
 
 @router.get("/identity-secret", response_model=IdentitySecretStatus)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from api.deps import AdminDep, RetailerDep, SessionDep, SettingsDep, hash_key
 from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
+from winback.retailers import lookups
 from winback.retailers.models import (
     ApiKey,
     Retailer,
@@ -70,6 +71,7 @@ async def update_my_retailer(
         await _check_webhook_url(changes["webhook_url"], settings)
     retailer.sqlmodel_update(changes)
     session.add(retailer)
+    lookups.invalidate()  # this process at once; the others within lookups.TTL_SECONDS
     return retailer
 
 

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
 from api.deps import AgentDep, SessionDep, TemporalClientDep
+from api.metrics import TASK_AGE_AT_CLAIM
 from winback.platform.clock import utcnow
 from winback.tasks import commands as task_commands
 from winback.tasks.agent_models import SKILL_PATTERN, Agent
@@ -114,7 +115,9 @@ async def claim_task(
     one already holds changes nothing."""
     task = await _task_or_404(session, agent, task_id)
     task = await task_commands.claim(session, client, task=task, agent_id=agent.agent_id)
-    return task_commands.task_public(task, utcnow())
+    now = utcnow()
+    TASK_AGE_AT_CLAIM.labels(task.kind).observe((now - task.created_at).total_seconds())
+    return task_commands.task_public(task, now)
 
 
 @router.post("/{task_id:path}/release", response_model=TaskPublic)

@@ -315,3 +315,46 @@ async def test_the_consent_hook_holds_tracking_until_the_shopper_agrees(
             return cart.status_code == 200 and len(cart.json()["items"]) == 2
 
         await eventually(tracked, what="the cart after consent")
+
+
+async def test_leaving_on_a_phone_sends_the_exit_intent_as_a_beacon(
+    live: Live, context: BrowserContext
+) -> None:
+    """The page going hidden on a phone (app switch, tab close): the exit intent leaves by
+    ``navigator.sendBeacon`` to the batch route, text/plain and no custom header, so no CORS
+    preflight has to finish before the page is gone."""
+    phone = await context.browser.new_context(  # type: ignore[union-attr]
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = await phone.new_page()
+    beacons: list[Any] = []
+    page.on("request", lambda r: beacons.append(r) if "events:batch" in r.url else None)
+    await page.goto(f"{live.url}/demo/shop?min_time=0&idle=600")
+    await page.get_by_role("button", name="Add Hiking boot to cart").tap()
+    await expect(page.get_by_text("Cart: 1 item", exact=True)).to_be_visible()
+    cart_id = await page.evaluate("window.winback.cart.id()")
+    await page.evaluate(
+        """() => {
+          Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    await eventually(lambda: _async(bool(beacons)), what="the beacon")
+    beacon = beacons[0]
+    assert beacon.method == "POST"
+    assert beacon.headers["content-type"].startswith("text/plain")
+    assert "x-winback-visitor" not in beacon.headers
+    assert '"exit_intent"' in (beacon.post_data or "")
+    api_key, _ = demo_credentials(live.settings)
+    async with live.http() as http:
+
+        async def started() -> bool:
+            cart = await http.get(f"/v1/carts/{cart_id}", headers={"X-API-Key": api_key})
+            return cart.json()["workflow_id"] is not None
+
+        await eventually(started, what="the exit intent to start the cart's workflow")
+    await phone.close()
+
+
+async def _async(value: bool) -> bool:
+    return value

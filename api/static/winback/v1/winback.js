@@ -127,12 +127,31 @@
       return null;
     });
   }
-  function send(type, extra, keepalive) {
+  function eventOf(type, extra) {
     var event = { event_id: randomId(), type: type, page: location.pathname + location.search };
     var k;
     for (k in extra || {}) { event[k] = extra[k]; }
     if (state.identity) { event.identity = state.identity; }
-    return request("POST", "/carts/" + encodeURIComponent(cartId()) + "/events", event, keepalive);
+    return event;
+  }
+  function send(type, extra, keepalive) {
+    return request("POST", "/carts/" + encodeURIComponent(cartId()) + "/events",
+                   eventOf(type, extra), keepalive);
+  }
+  // The page is going away: navigator.sendBeacon outlives the unload, where a fetch that needs a
+  // CORS preflight (our visitor header) may never leave. A beacon is CORS-simple: text/plain
+  // JSON to the batch route, the key in the URL, the browser's id in the body.
+  function sendOnExit(type, extra) {
+    if (config.key && config.api && visitor() && Date.now() >= state.quietUntil &&
+        navigator.sendBeacon) {
+      var event = eventOf(type, extra);
+      event.cart_id = cartId();
+      var url = config.api + "/v1/client/events:batch?key=" + encodeURIComponent(config.key);
+      if (navigator.sendBeacon(url, JSON.stringify({ visitor: state.visitor, events: [event] }))) {
+        return Promise.resolve(null);
+      }
+    }
+    return send(type, extra, true);
   }
 
   // --- the nudge -------------------------------------------------------------------------------
@@ -294,9 +313,10 @@
   // --- signals: page activity, idle, exit intent ------------------------------------------------
   function longEnough() { return Date.now() - state.startedAt >= config.minSeconds * 1000; }
   function hasItems() { return state.items.length > 0; }
-  function exitIntent() {
+  function exitIntent(leaving) {
     if (state.exitSent || !longEnough() || !hasItems() || !state.consented) { return; }
     state.exitSent = true;
+    if (leaving) { sendOnExit("exit_intent"); return; }
     send("exit_intent", null, true).then(function () { pollNudge(); });
   }
   function onInput() { state.lastInput = Date.now(); }
@@ -334,7 +354,7 @@
       if (!e.relatedTarget && e.clientY <= 0) { exitIntent(); }
     }));
     document.addEventListener("visibilitychange", safe(function () {
-      if (document.visibilityState === "hidden") { if (touch) { exitIntent(); } }
+      if (document.visibilityState === "hidden") { if (touch) { exitIntent(true); } }
       else if (state.exitSent || state.idleSent) { pollNudge(3); }
     }));
     window.addEventListener("popstate", safe(function () {

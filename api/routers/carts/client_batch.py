@@ -1,0 +1,326 @@
+"""``POST /v1/client/events:batch``: many storefront events, of many carts, in one request.
+
+What a browser sends when a page goes away (``navigator.sendBeacon``), or a storefront's server
+that buffers its shoppers' events. ``sendBeacon`` can set no header, so the request is
+CORS-simple: the publishable key in the query string like every client route, the browser's id
+(``visitor``) in the body, and the body JSON sent as ``text/plain`` (``application/json`` is
+taken too). Each event is what ``POST /v1/client/carts/{id}/events`` takes, plus its
+``cart_id``, and gets the same treatment: the same validation, the same per-visitor event ids
+and cart ownership, the same dedupe, ordering and snapshot rules (in body order), stored in one
+transaction committed before the answer; then the workflows of the carts whose course changed
+are started or signalled, as the single route does. The answer lists each event's outcome:
+``stored``, ``duplicate`` or ``rejected`` with the reason; a bad event does not spoil the rest.
+"""
+
+import json
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from sqlmodel import select
+from temporalio.service import RPCError
+
+from api.client_access import (
+    CheckedKeyDep,
+    ClientCaller,
+    check_client_rate,
+    checked_visitor,
+)
+from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from api.metrics import EVENTS, observe_signals
+from winback.carts.client_events import ClientEventIn, owned_by, to_cart_event
+from winback.carts.events import CART_ID_PATTERN, EventIdConflict, record_event
+from winback.carts.fast_events import (
+    NotOwned,
+    commit_with_retries,
+    is_simple,
+    needs_workflow,
+    record_simple_batch,
+    record_simple_event,
+)
+from winback.carts.models import Cart
+from winback.carts.workflow_sync import tell_workflow
+from winback.customers.signed_identity import identity_secret
+from winback.platform.logs import bind
+
+router = APIRouter(prefix="/v1/client", tags=["client (publishable key)"])
+log = logging.getLogger(__name__)
+
+MAX_BATCH_EVENTS = 500
+CONTENT_TYPES = ("application/json", "text/plain")
+
+
+class ClientBatchEventIn(ClientEventIn):
+    cart_id: str = Field(pattern=CART_ID_PATTERN, max_length=128)
+
+
+class ClientBatchIn(BaseModel):
+    """The body, as JSON (``Content-Type: text/plain`` or ``application/json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visitor: str = Field(
+        min_length=16, max_length=128, description="The browser's first-party id (winback.js)."
+    )
+    events: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+
+
+class BatchEventResult(BaseModel):
+    index: int = Field(description="The event's position in `events`.")
+    cart_id: str | None
+    event_id: str | None
+    outcome: Literal["stored", "duplicate", "rejected"]
+    reason: str | None = Field(default=None, description="Why it was rejected.")
+
+
+class BatchAccepted(BaseModel):
+    stored: int
+    duplicate: int
+    rejected: int
+    results: list[BatchEventResult]
+
+
+_EVENT = TypeAdapter(ClientBatchEventIn)
+# The body is parsed here (FastAPI parses only application/json), so its schema is declared by
+# hand: one event is the single client route's event plus cart_id, whose parts (CartItem,
+# ClientIdentity, ConsentIn) are in the document's components through that route.
+_EVENT_SCHEMA = ClientBatchEventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+_EVENT_SCHEMA.pop("$defs", None)
+_BODY_SCHEMA = {
+    "type": "object",
+    "required": ["visitor", "events"],
+    "additionalProperties": False,
+    "properties": {
+        "visitor": {"type": "string", "minLength": 16, "maxLength": 128},
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH_EVENTS,
+            "items": _EVENT_SCHEMA,
+        },
+    },
+}
+
+
+def _reason(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+async def _body(request: Request) -> ClientBatchIn:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in CONTENT_TYPES:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "send the batch as JSON, with Content-Type text/plain or application/json",
+        )
+    try:
+        raw = json.loads(await request.body())
+    except ValueError:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "the body is not JSON", "type": "json_invalid"}]
+        ) from None
+    try:
+        return ClientBatchIn.model_validate(raw)
+    except ValidationError as err:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
+        ) from None
+
+
+@router.post(
+    "/events:batch",
+    response_model=BatchAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {kind: {"schema": _BODY_SCHEMA} for kind in CONTENT_TYPES},
+        }
+    },
+    responses={415: {"description": "Not JSON (text/plain or application/json)"}},
+)
+async def post_client_batch(
+    request: Request,
+    key: CheckedKeyDep,
+    session: SessionDep,
+    client: TemporalClientDep,
+    settings: SettingsDep,
+) -> BatchAccepted:
+    """Up to 500 events of one browser's carts in one request, as `navigator.sendBeacon`
+    sends them (`text/plain` JSON, no custom header: no CORS preflight). Each event is
+    answered on its own: `stored`, `duplicate` (its id was seen) or `rejected` with the reason;
+    the stored ones are committed before this answer. The request counts once against the
+    key's rate limits."""
+    started = time.perf_counter()
+    check_client_rate(request, key)
+    body = await _body(request)
+    visitor = checked_visitor(body.visitor, ("body", "visitor"))
+    caller = ClientCaller(key=key, retailer=key.retailer, visitor=visitor)
+    results: list[BatchEventResult] = []
+    valid: list[tuple[int, ClientBatchEventIn]] = []
+    for index, raw in enumerate(body.events):
+        try:
+            valid.append((index, _EVENT.validate_python(raw)))
+        except ValidationError as err:
+            results.append(
+                BatchEventResult(
+                    index=index,
+                    cart_id=_text(raw.get("cart_id")),
+                    event_id=_text(raw.get("event_id")),
+                    outcome="rejected",
+                    reason=_reason(err),
+                )
+            )
+    secret = None
+    if any(event.identity is not None for _, event in valid):
+        secret = await identity_secret(session, retailer_id=key.retailer.id, settings=settings)
+        await session.commit()  # the batch's transaction starts with its first write
+
+    async def store() -> tuple[list[BatchEventResult], set[int]]:
+        done: list[BatchEventResult] = []
+        to_tell: set[int] = set()
+        for index, event in valid:
+            outcome, reason = "rejected", None
+            try:
+                cart_event, _ = to_cart_event(event, secret, event_prefix=caller.event_prefix)
+                if is_simple(cart_event):
+                    fast = await record_simple_event(
+                        session,
+                        retailer=caller.retailer,
+                        cart_id=event.cart_id,
+                        event=cart_event,
+                        visitor_hash=caller.visitor_hash,
+                    )
+                    outcome = "duplicate" if fast.duplicate else "stored"
+                    if needs_workflow(fast.cart):
+                        to_tell.add(fast.cart.id)
+                else:  # a signed contact: the ORM pipeline, as the single route takes it
+                    cart_pk, duplicate = await _record_with_identity(
+                        session, caller, event.cart_id, cart_event
+                    )
+                    outcome = "duplicate" if duplicate else "stored"
+                    to_tell.add(cart_pk)
+            except ValidationError as err:  # a signed email or phone that is not one
+                reason = f"identity: {_reason(err)}"
+            except NotOwned:
+                reason = "the cart belongs to another browser"
+            except EventIdConflict as err:
+                reason = str(err)
+            done.append(
+                BatchEventResult(
+                    index=index,
+                    cart_id=event.cart_id,
+                    event_id=event.event_id,
+                    outcome=outcome,  # type: ignore[arg-type]
+                    reason=reason,
+                )
+            )
+        return done, to_tell
+
+    async def store_all_at_once() -> tuple[list[BatchEventResult], set[int]]:
+        """No contact anywhere (a beacon's usual load): set statements for the whole batch."""
+        cart_events = [
+            (e.cart_id, to_cart_event(e, None, event_prefix=caller.event_prefix)[0])
+            for _, e in valid
+        ]
+        outcomes, touched = await record_simple_batch(
+            session,
+            retailer=caller.retailer,
+            events=cart_events,
+            visitor_hash=caller.visitor_hash,
+        )
+        done = [
+            BatchEventResult(
+                index=index,
+                cart_id=event.cart_id,
+                event_id=event.event_id,
+                outcome=outcome.outcome,  # type: ignore[arg-type]
+                reason=outcome.reason,
+            )
+            for (index, event), outcome in zip(valid, outcomes, strict=True)
+        ]
+        return done, {cart.id for cart in touched if needs_workflow(cart)}
+
+    simple = all(event.identity is None for _, event in valid)
+    stored, to_tell = (
+        await commit_with_retries(session, store_all_at_once if simple else store)
+        if valid
+        else ([], set())
+    )
+    results = sorted(results + stored, key=lambda r: r.index)
+    counts = {o: sum(r.outcome == o for r in results) for o in ("stored", "duplicate", "rejected")}
+    for outcome, count in counts.items():
+        if count:
+            EVENTS.labels("batch", outcome).inc(count)
+    for cart_pk in sorted(to_tell):
+        await _tell(session, client, settings, caller, cart_pk, started)
+    return BatchAccepted(**counts, results=results)
+
+
+async def _record_with_identity(
+    session: SessionDep, caller: ClientCaller, cart_id: str, event: Any
+) -> tuple[int, bool]:
+    """One event with a (signed) contact, through ``record_event``; returns the cart's key
+    and whether the event was a duplicate.
+
+    The batch's earlier Core statements are not in the ORM's identity map, so the cart is read
+    fresh here and the session is emptied afterwards for the next Core statement."""
+    cart = (
+        await session.exec(
+            select(Cart).where(Cart.retailer_id == caller.retailer.id, Cart.cart_id == cart_id)
+        )
+    ).first()
+    if not owned_by(cart, caller.visitor):
+        raise NotOwned(cart_id)
+    recorded = await record_event(session, retailer=caller.retailer, cart_id=cart_id, event=event)
+    recorded.cart.visitor_hash = recorded.cart.visitor_hash or caller.visitor_hash
+    session.add(recorded.cart)
+    await session.flush()
+    assert recorded.cart.id is not None
+    cart_pk = recorded.cart.id
+    session.expunge_all()
+    return cart_pk, recorded.duplicate
+
+
+async def _tell(
+    session: SessionDep,
+    client: TemporalClientDep,
+    settings: SettingsDep,
+    caller: ClientCaller,
+    cart_pk: int,
+    started: float,
+) -> None:
+    """Starts or signals one cart's workflow. The events are stored already: if Temporal is
+    unreachable now, the worker's re-driver (``winback.carts.redrive``) tells it later, so one
+    cart's failure neither fails the batch nor stops the others."""
+    cart = await session.get(Cart, cart_pk)
+    if cart is None:
+        return
+    cart_id = cart.cart_id
+    try:
+        with bind(retailer_id=caller.retailer.id, cart_id=cart_id):
+            actions = await tell_workflow(
+                session,
+                client,
+                task_queue=settings.task_queue,
+                retailer=caller.retailer,
+                cart=cart,
+            )
+        observe_signals(actions, started)
+    except RPCError as err:
+        await session.rollback()
+        log.warning(
+            "batch: could not tell the workflow of cart %s (re-driven later): %s",
+            cart_id,
+            err,
+            extra={"retailer_id": caller.retailer.id, "cart_id": cart_id},
+        )
+
+
+def _text(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) else None

@@ -1,0 +1,404 @@
+"""The ingestion fast path: a storefront event that only changes the cart row, in Core SQL.
+
+Most events a storefront sends are page views and cart edits without any contact, order or
+opt-out. For those, ``record_event``'s ORM round-trips (select the event, select the cart, flush
+the event, flush the cart: each a unit of work with its identity map and change tracking) were
+most of an event's cost. Here one such event is three statements in one transaction:
+
+1. ``INSERT`` the event, ``ON CONFLICT DO NOTHING`` on the unique (retailer, event id): a resend
+   inserts nothing and is answered as a duplicate. It is the transaction's first statement, so on
+   SQLite the write lock is taken (waiting on ``busy_timeout``) before anything is read: no
+   snapshot older than the lock, hence none of the "database is locked" refusals that a read
+   followed by a write gets when another writer committed in between;
+2. ``SELECT`` the cart (``FOR UPDATE`` on PostgreSQL), or ``INSERT`` it (``ON CONFLICT DO
+   NOTHING``, then select it again: a concurrent first event made it);
+3. ``UPDATE`` only the columns that change, decided by the same rules as ``record_event``: an
+   older event never overwrites a newer snapshot, activity only moves forward, the nudge reason
+   is set once.
+
+Anything else (contact or consent, orders, opt-outs, nudge replies) goes through
+``record_event``: ``is_simple`` decides. Both write the same rows; the tests of the event routes
+hold for both.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from winback.carts.events import (
+    ACTIVITY_EVENTS,
+    CONFUSION_ADD_REMOVE,
+    NUDGE_EVENTS,
+    STORE_ATTEMPTS,
+    CartEventIn,
+    EventIdConflict,
+    is_write_conflict,
+    pending_changes,
+)
+from winback.carts.models import Cart, CartEvent
+from winback.platform.clock import utcnow
+from winback.platform.db import sqlite_writer
+from winback.retailers.lookups import RetailerIdentity
+from workflows.vocabulary import CartStatus
+
+CART: Table = Cart.__table__  # type: ignore[attr-defined]
+EVENT: Table = CartEvent.__table__  # type: ignore[attr-defined]
+SLOW_TYPES = {"order_placed", "opt_out", "nudge_reply"}
+
+
+def is_simple(event: CartEventIn) -> bool:
+    """An event that changes only the cart row (no customer, order, opt-out or nudge reply)."""
+    return event.customer is None and event.consent is None and event.type not in SLOW_TYPES
+
+
+class NotOwned(Exception):
+    """The cart belongs to another browser (``visitor_hash``)."""
+
+
+@dataclass
+class CartRow:
+    """The cart as the fast path left it: what ``pending_changes`` and the answer need."""
+
+    id: int
+    cart_id: str
+    customer_id: int | None
+    status: str
+    nudge_reason: str | None
+    workflow_id: str | None
+    workflow_started: bool
+    contact_signalled: bool
+    nudge_signalled: bool
+    order_signalled: bool
+    opt_out_signalled: bool
+    callback_requested: bool
+    callback_signalled: bool
+    visitor_hash: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "CartRow":
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class FastRecorded:
+    cart: CartRow
+    duplicate: bool
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    dialect = conn.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """Built once per dialect and executed with parameters: building a statement with its
+    values inlined for every event (and its cache key) was a visible part of an event's CPU."""
+
+    insert_event: Any
+    insert_cart: Any
+    select_cart: Any
+
+
+@cache
+def _statements_for(dialect: str) -> _Statements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return _Statements(
+        insert_event=insert(EVENT)
+        .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
+        .returning(EVENT.c.id),
+        insert_cart=insert(CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
+        select_cart=select(CART)
+        .where(CART.c.retailer_id == bindparam("r"), CART.c.cart_id == bindparam("c"))
+        .with_for_update(),
+    )
+
+
+def _statements(conn: AsyncConnection) -> _Statements:
+    return _statements_for(conn.dialect.name)
+
+
+@cache
+def _update_of(columns: tuple[str, ...]) -> Any:
+    """``UPDATE cart SET <columns> WHERE id = :cart_pk``, one per set of changed columns."""
+    return (
+        update(CART)
+        .where(CART.c.id == bindparam("cart_pk"))
+        .values({c: bindparam(f"new_{c}") for c in columns})
+    )
+
+
+async def _cart_row(conn: AsyncConnection, retailer_id: str, cart_id: str) -> dict[str, Any] | None:
+    result = await conn.execute(_statements(conn).select_cart, {"r": retailer_id, "c": cart_id})
+    row = result.mappings().first()
+    return None if row is None else dict(row)
+
+
+def _new_cart_values(retailer_id: str, cart_id: str, event: CartEventIn, at: Any) -> dict[str, Any]:
+    """Every column of a new cart with the model's own defaults (``Cart`` decides them)."""
+    values = Cart(retailer_id=retailer_id, cart_id=cart_id, last_activity_at=at).model_dump()
+    values.pop("id")
+    return values
+
+
+def _looks_confused(items: Sequence[dict[str, Any]], add_remove_count: int) -> bool:
+    variants: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        if item.get("product_id"):
+            variants[item["product_id"]].add(item["sku"])
+    return any(len(s) > 1 for s in variants.values()) or add_remove_count >= CONFUSION_ADD_REMOVE
+
+
+def changes_for(cart: dict[str, Any], event: CartEventIn, occurred_at: Any) -> dict[str, Any]:
+    """The columns this event changes, by ``record_event``'s rules (for simple events)."""
+    changes: dict[str, Any] = {}
+    is_newest = cart["snapshot_at"] is None or occurred_at >= cart["snapshot_at"]
+    items = cart["items"]
+    if event.items is not None and is_newest:
+        items = [item.model_dump(exclude_none=True) for item in event.items]
+        changes["items"] = items
+        changes["value"] = round(sum(i.price * i.quantity for i in event.items), 2)
+        changes["currency"] = event.currency
+        changes["snapshot_at"] = occurred_at
+    if event.cart_url is not None and is_newest:
+        changes["link_url"] = event.cart_url
+    last = cart["last_activity_at"]
+    if event.type in ACTIVITY_EVENTS and (last is None or occurred_at >= last):
+        changes["last_activity_at"] = occurred_at
+        if event.page and event.page != cart["last_page"]:
+            changes["last_page"] = event.page
+    add_remove = cart["add_remove_count"]
+    if event.type == "item_removed":
+        add_remove += 1
+        changes["add_remove_count"] = add_remove
+    if cart["status"] == CartStatus.ACTIVE and cart["nudge_reason"] is None:
+        if event.type in NUDGE_EVENTS:
+            changes["nudge_reason"] = event.type
+        elif _looks_confused(items, add_remove):
+            changes["nudge_reason"] = "confusion"
+    return changes
+
+
+async def record_simple_event(
+    session: AsyncSession,
+    *,
+    retailer: RetailerIdentity,
+    cart_id: str,
+    event: CartEventIn,
+    visitor_hash: str | None = None,
+) -> FastRecorded:
+    """Stores a simple event (``is_simple``) and updates its cart, in the caller's transaction.
+
+    With ``visitor_hash`` (the browser routes), the cart must be unclaimed or that browser's,
+    and is claimed for it: ``NotOwned`` otherwise."""
+    conn = await session.connection()  # Core statements in the session's transaction
+    now = utcnow()
+    occurred_at = event.occurred_at or now
+    inserted = await conn.execute(
+        _statements(conn).insert_event,
+        {
+            "retailer_id": retailer.id,
+            "cart_id": cart_id,
+            "event_id": event.event_id,
+            "type": event.type,
+            "occurred_at": occurred_at,
+            "received_at": now,
+            "payload": event.model_dump(mode="json", exclude_none=True),
+        },
+    )
+    if inserted.scalar() is None:  # a resend
+        seen = await conn.execute(
+            select(EVENT.c.cart_id).where(
+                EVENT.c.retailer_id == retailer.id, EVENT.c.event_id == event.event_id
+            )
+        )
+        if seen.scalar_one() != cart_id:
+            raise EventIdConflict(f"event_id {event.event_id!r} was already used for another cart")
+        cart = await _cart_row(conn, retailer.id, cart_id)
+        assert cart is not None
+        if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
+            raise NotOwned(cart_id)
+        return FastRecorded(CartRow.of(cart), duplicate=True)
+
+    cart = await _cart_row(conn, retailer.id, cart_id)
+    if cart is None:
+        values = _new_cart_values(retailer.id, cart_id, event, occurred_at)
+        await conn.execute(_statements(conn).insert_cart, values)
+        cart = await _cart_row(conn, retailer.id, cart_id)
+        assert cart is not None
+    if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
+        raise NotOwned(cart_id)
+    changes = changes_for(cart, event, occurred_at)
+    if visitor_hash is not None and cart["visitor_hash"] is None:
+        changes["visitor_hash"] = visitor_hash
+    if changes:
+        columns = tuple(sorted(changes))
+        await conn.execute(
+            _update_of(columns),
+            {"cart_pk": cart["id"], **{f"new_{c}": changes[c] for c in columns}},
+        )
+        cart.update(changes)
+    return FastRecorded(CartRow.of(cart), duplicate=False)
+
+
+def needs_workflow(cart: CartRow) -> bool:
+    """Whether the cart's workflow may have something to hear (then ``tell_workflow`` decides
+    on the ORM row): a known customer it was not told about, or a pending course change."""
+    if cart.customer_id is not None and not (cart.workflow_started and cart.contact_signalled):
+        return True
+    return pending_changes(cart, None).any
+
+
+async def commit_with_retries(
+    session: AsyncSession, work: Callable[[], Any], attempts: int = STORE_ATTEMPTS
+) -> Any:
+    """Runs ``work`` (statements on ``session``) and commits; the whole of it again when a
+    concurrent writer won (``is_write_conflict``): nothing is half-applied, since a rollback
+    undoes every statement of the attempt. On SQLite the attempt holds the process's writer
+    lock (``sqlite_writer``) from its first statement to its commit."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with sqlite_writer(session):
+                result = await work()
+                await session.commit()
+            return result
+        except (IntegrityError, OperationalError) as err:
+            await session.rollback()
+            if attempt == attempts or not is_write_conflict(err):
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class BatchOutcome:
+    """What became of one event of ``record_simple_batch``."""
+
+    outcome: str  # stored, duplicate, rejected
+    reason: str | None = None
+
+
+async def record_simple_batch(
+    session: AsyncSession,
+    *,
+    retailer: RetailerIdentity,
+    events: Sequence[tuple[str, CartEventIn]],
+    visitor_hash: str | None = None,
+) -> tuple[list[BatchOutcome], list[CartRow]]:
+    """``record_simple_event`` for many simple events at once, in set statements: one insert of
+    every event (still the transaction's first statement), one read of their carts, one insert
+    of the new carts, and one ``UPDATE`` per distinct set of changed columns (executemany).
+    Each cart's events apply in body order by the same rules, so the rows end as if each had
+    been posted alone in that order. Returns each event's outcome and the touched carts."""
+    conn = await session.connection()
+    now = utcnow()
+    at = [event.occurred_at or now for _, event in events]
+    rows = [
+        {
+            "retailer_id": retailer.id,
+            "cart_id": cart_id,
+            "event_id": event.event_id,
+            "type": event.type,
+            "occurred_at": at[i],
+            "received_at": now,
+            "payload": event.model_dump(mode="json", exclude_none=True),
+        }
+        for i, (cart_id, event) in enumerate(events)
+    ]
+    # executemany ("insertmanyvalues"): one cached statement, sent in batches of rows; a
+    # ``.values(rows)`` of its own was compiled anew for every batch (seconds for 200 carts).
+    inserted = set(
+        (
+            await conn.execute(
+                _insert(conn, EVENT)
+                .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
+                .returning(EVENT.c.event_id),
+                rows,
+            )
+        ).scalars()
+    )
+    outcomes: list[BatchOutcome | None] = [None] * len(events)
+    new: list[int] = []  # positions of the events stored by this batch, in body order
+    first_cart: dict[str, str] = {}
+    for i, (cart_id, event) in enumerate(events):
+        if event.event_id in inserted and event.event_id not in first_cart:
+            first_cart[event.event_id] = cart_id
+            new.append(i)
+    seen_before = [e.event_id for _, e in events if e.event_id not in inserted]
+    if seen_before:
+        found = await conn.execute(
+            select(EVENT.c.event_id, EVENT.c.cart_id).where(
+                EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(set(seen_before))
+            )
+        )
+        first_cart.update({row.event_id: row.cart_id for row in found})
+    for i, (cart_id, event) in enumerate(events):
+        if outcomes[i] is None and i not in new:
+            same = first_cart.get(event.event_id) == cart_id
+            outcomes[i] = (
+                BatchOutcome("duplicate")
+                if same
+                else BatchOutcome(
+                    "rejected", f"event_id {event.event_id!r} was already used for another cart"
+                )
+            )
+
+    cart_ids = sorted({cart_id for cart_id, _ in events})
+    carts = await _cart_rows(conn, retailer.id, cart_ids)
+    missing = sorted({events[i][0] for i in new} - set(carts))
+    if missing:
+        first_at: dict[str, Any] = {}
+        for i in new:
+            first_at.setdefault(events[i][0], at[i])
+        template = _new_cart_values(retailer.id, missing[0], events[0][1], now)
+        await conn.execute(
+            _insert(conn, CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
+            [{**template, "cart_id": c, "last_activity_at": first_at[c]} for c in missing],
+        )
+        carts.update(await _cart_rows(conn, retailer.id, missing))
+
+    refused: list[str] = []
+    changed: dict[str, dict[str, Any]] = {}
+    for i, (cart_id, event) in enumerate(events):
+        cart = carts[cart_id]
+        if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
+            if i in new:
+                refused.append(event.event_id)
+            outcomes[i] = BatchOutcome("rejected", "the cart belongs to another browser")
+            continue
+        if i not in new:
+            continue
+        changes = changes_for(cart, event, at[i])
+        if visitor_hash is not None and cart["visitor_hash"] is None:
+            changes["visitor_hash"] = visitor_hash
+        cart.update(changes)
+        changed.setdefault(cart_id, {}).update(changes)
+        outcomes[i] = BatchOutcome("stored")
+    if refused:  # stored by the first statement, but not this browser's to write
+        await conn.execute(
+            EVENT.delete().where(EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(refused))
+        )
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for cart_id, changes in changed.items():
+        columns = tuple(sorted(changes))
+        by_columns[columns].append(
+            {"cart_pk": carts[cart_id]["id"], **{f"new_{c}": changes[c] for c in columns}}
+        )
+    for columns, params in by_columns.items():
+        await conn.execute(_update_of(columns), params)
+    touched = [CartRow.of(carts[c]) for c in cart_ids if c in changed]
+    return [o or BatchOutcome("rejected", "not recorded") for o in outcomes], touched
+
+
+async def _cart_rows(
+    conn: AsyncConnection, retailer_id: str, cart_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    query = select(CART).where(CART.c.retailer_id == retailer_id, CART.c.cart_id.in_(cart_ids))
+    rows = (await conn.execute(query.with_for_update())).mappings()
+    return {row["cart_id"]: dict(row) for row in rows}
