@@ -7,12 +7,19 @@ data (the fourth comes with the agents' customer view).
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from winback.carts.attribution import attributed_touch
+from winback.carts.cadence import CadenceIn, default_cadence
+from winback.carts.cadence_store import list_versions
+from winback.carts.holdout import HELD_OUT, TREATED
+from winback.carts.lift import newcombe_difference
 from winback.carts.models import Cart
 from winback.customers.models import Customer
 from winback.messaging.models import Message
@@ -42,6 +49,40 @@ class StudyTest(BaseModel):
     sms_or_call_within_7d: float
 
 
+class GroupFigures(BaseModel):
+    carts: int = Field(description="Carts of the group started in the period.")
+    conversions: int = Field(description="Of those, carts that ended in an order.")
+    conversion_rate: float
+    revenue: float = Field(description="Order value of those orders, attributed or not.")
+    revenue_per_cart: float
+
+
+class HoldoutFigures(BaseModel):
+    """Treated carts against the held-out ones: what Winback's touches really added."""
+
+    treated: GroupFigures
+    held_out: GroupFigures
+    messages_held_out: int = Field(description="Touches recorded for held-out carts, not sent.")
+    incremental_revenue: float = Field(
+        description="(treated revenue per cart - held-out revenue per cart) x treated carts."
+    )
+    lift: float | None = Field(
+        description="Treated conversion rate - held-out conversion rate (0.04 = 4 points); "
+        "null while a group is empty."
+    )
+    lift_ci_low: float | None
+    lift_ci_high: float | None
+    relative_lift: float | None = Field(description="lift / held-out conversion rate.")
+    confidence: float = 0.95
+    method: Literal["newcombe_hybrid_score"] = Field(
+        default="newcombe_hybrid_score",
+        description="Newcombe's (1998) hybrid score interval for a difference of proportions.",
+    )
+    verdict: Literal["significant", "not significant"] = Field(
+        description="Significant when the interval leaves out 0."
+    )
+
+
 class CartRecoveryReport(BaseModel):
     since: datetime
     until: datetime
@@ -55,9 +96,14 @@ class CartRecoveryReport(BaseModel):
     by_step: list[StepFigures]
     by_channel: list[StepFigures]
     study_test: StudyTest
+    holdout: HoldoutFigures | None = Field(
+        default=None, description="Only when carts of the period were in a holdout experiment."
+    )
 
 
 def _went_out(message: Message) -> bool:
+    if message.status == MessageStatus.HELD_OUT:
+        return False
     if message.channel == "agent_call":
         return message.status in AGENT_CALL_MADE
     return message.status in DELIVERED
@@ -117,14 +163,22 @@ async def cart_recovery_report(
         return step, chan
 
     for m in messages:
-        if m.status in DELIVERED or m.channel == "onsite":
+        if _touched(m):
             for f in figures(m.step_index, m.channel):
                 f.sent += 1
 
+    cadences = await _cadences(session, retailer_id)
     abandoned = [c for c in carts if c.abandoned_at is not None]
-    recovered = [c for c in carts if c.recovered_channel is not None]
-    for c in recovered:
-        for f in figures(c.recovered_step, c.recovered_channel or ""):
+    recovered: list[Cart] = []
+    for c in carts:
+        if c.ordered_at is None:
+            continue
+        cadence = cadences.get(c.cadence_version or 0) or cadences[0]
+        touch = attributed_touch(c.ordered_at, by_cart[c.cart_id], cadence.window_for)
+        if touch is None:
+            continue
+        recovered.append(c)
+        for f in figures(touch.step_index, touch.channel):
             f.recovered += 1
             f.revenue = round(f.revenue + (c.order_value or 0.0), 2)
     for f in [*steps.values(), *channels.values()]:
@@ -138,11 +192,17 @@ async def cart_recovery_report(
             for m in by_cart[cart.cart_id]
         )
 
+    def nudged_on_site(cart: Cart) -> bool:
+        return any(m.channel == "onsite" and _touched(m) for m in by_cart[cart.cart_id])
+
     contacted_24h = [
         c for c in abandoned if sent_within(c, FOLLOW_UP_CHANNELS, timedelta(hours=24))
     ]
-    with_contact = [c for c in abandoned if c.customer_id in contactable]
-    nudged = [c for c in carts if any(m.channel == "onsite" for m in by_cart[c.cart_id])]
+    # The study scores how the retailer treats shoppers: carts held out on purpose are not in it.
+    with_contact = [
+        c for c in abandoned if c.customer_id in contactable and c.holdout_group != HELD_OUT
+    ]
+    nudged = [c for c in carts if nudged_on_site(c)]
     return CartRecoveryReport(
         since=since,
         until=until,
@@ -158,12 +218,7 @@ async def cart_recovery_report(
         study_test=StudyTest(
             abandoned_with_contact=len(with_contact),
             nudged_on_site=_rate(
-                sum(
-                    1
-                    for c in with_contact
-                    if any(m.channel == "onsite" for m in by_cart[c.cart_id])
-                ),
-                len(with_contact),
+                sum(1 for c in with_contact if nudged_on_site(c)), len(with_contact)
             ),
             emailed_within_24h=_rate(
                 sum(1 for c in with_contact if sent_within(c, ("email",), timedelta(hours=24))),
@@ -178,4 +233,66 @@ async def cart_recovery_report(
                 len(with_contact),
             ),
         ),
+        holdout=holdout_figures(carts, messages),
+    )
+
+
+def _touched(message: Message) -> bool:
+    """Counted as sent: went out, or an on-site nudge offered (never a held-out record)."""
+    if message.status == MessageStatus.HELD_OUT:
+        return False
+    return message.status in DELIVERED or message.channel == "onsite"
+
+
+async def _cadences(session: AsyncSession, retailer_id: str) -> dict[int, CadenceIn]:
+    """Every cadence version of the retailer, for each cart's attribution windows."""
+    versions: dict[int, CadenceIn] = {0: default_cadence()}
+    for version in await list_versions(session, retailer_id=retailer_id):
+        versions[version.version] = version
+    return versions
+
+
+def _group(carts: Sequence[Cart]) -> GroupFigures:
+    converted = [c for c in carts if c.ordered_at is not None]
+    revenue = round(sum(c.order_value or 0.0 for c in converted), 2)
+    return GroupFigures(
+        carts=len(carts),
+        conversions=len(converted),
+        conversion_rate=_rate(len(converted), len(carts)),
+        revenue=revenue,
+        revenue_per_cart=round(revenue / len(carts), 4) if carts else 0.0,
+    )
+
+
+def holdout_figures(carts: Sequence[Cart], messages: Sequence[Message]) -> HoldoutFigures | None:
+    """Treated against held-out carts, by orders placed (attributed or not: the held-out carts
+    had no touch to attribute to, which is the point). None without an experiment."""
+    treated = [c for c in carts if c.holdout_group == TREATED]
+    held = [c for c in carts if c.holdout_group == HELD_OUT]
+    if not treated and not held:
+        return None
+    t, h = _group(treated), _group(held)
+    lift = low = high = relative = None
+    verdict: Literal["significant", "not significant"] = "not significant"
+    if treated and held:
+        interval = newcombe_difference(t.conversions, t.carts, h.conversions, h.carts)
+        lift = round(t.conversions / t.carts - h.conversions / h.carts, 6)
+        low, high = round(interval.low, 6), round(interval.high, 6)
+        if h.conversions:
+            relative = round(lift / (h.conversions / h.carts), 4)
+        if low > 0 or high < 0:
+            verdict = "significant"
+    per_cart_gain = (t.revenue / t.carts if t.carts else 0.0) - (
+        h.revenue / h.carts if h.carts else 0.0
+    )
+    return HoldoutFigures(
+        treated=t,
+        held_out=h,
+        messages_held_out=sum(1 for m in messages if m.status == MessageStatus.HELD_OUT),
+        incremental_revenue=round(per_cart_gain * t.carts, 2) if treated and held else 0.0,
+        lift=lift,
+        lift_ci_low=low,
+        lift_ci_high=high,
+        relative_lift=relative,
+        verdict=verdict,
     )
