@@ -17,6 +17,7 @@ from winback.platform.clock import utcnow
 from winback.platform.db import session_scope
 
 pytestmark = pytest.mark.both_databases
+CHANNELS = ("onsite", "email", "sms", "voice", "agent_call")
 
 ANA = {"email": "ana@example.com", "phone": "+1 415 555 2671", "name": "Ana", "timezone": "UTC"}
 BOB = {"email": "bob@example.com", "phone": "+1 415 555 2672", "name": "Bob", "timezone": "UTC"}
@@ -104,3 +105,21 @@ async def test_a_held_out_cart_runs_its_cadence_and_nothing_is_sent(stack: Stack
     assert (holdout["held_out"]["carts"], holdout["held_out"]["conversions"]) == (1, 1)
     assert holdout["lift"] == -1.0 and holdout["incremental_revenue"] == -50.0
     assert holdout["messages_held_out"] == 2 and holdout["verdict"] == "not significant"
+
+
+async def test_the_openapi_document_types_the_holdout_section(stack: Stack) -> None:
+    document = (await stack.api.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    report_schema = schemas["CartRecoveryReport"]["properties"]["holdout"]
+    assert {"$ref": "#/components/schemas/HoldoutFigures"} in report_schema["anyOf"]
+    holdout = schemas["HoldoutFigures"]["properties"]
+    assert set(holdout) >= {"treated", "held_out", "incremental_revenue", "lift", "verdict"}
+    assert holdout["verdict"]["enum"] == ["significant", "not significant"]
+    assert holdout["method"]["const"] == "newcombe_hybrid_score"
+    cadence_schema = schemas["CadenceIn"]["properties"]
+    assert (
+        cadence_schema["holdout_percent"]["minimum"],
+        cadence_schema["holdout_percent"]["maximum"],
+    ) == (0, 50)
+    windows = [v for k, v in schemas.items() if k.startswith("AttributionWindows")]
+    assert windows and all(set(w["properties"]) == {*CHANNELS} for w in windows)
