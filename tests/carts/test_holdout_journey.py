@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from tests.carts.test_client_api import client_post, event, publishable_key, visitor
 from tests.conftest import RetailerClient, Stack
 from tests.support.api import cart, eventually, pending_nudges, report
 from tests.support.helpers import ALL_CONSENT, cadence, items
-from winback.carts.holdout import HELD_OUT, TREATED
+from winback.carts.holdout import HELD_OUT, TREATED, holdout_bucket
 from winback.carts.models import Cart
 from winback.platform.clock import utcnow
 from winback.platform.db import session_scope
+from winback.retailers.models import Retailer
 
 pytestmark = pytest.mark.both_databases
 CHANNELS = ("onsite", "email", "sms", "voice", "agent_call")
@@ -123,3 +125,23 @@ async def test_the_openapi_document_types_the_holdout_section(stack: Stack) -> N
     ) == (0, 50)
     windows = [v for k, v in schemas.items() if k.startswith("AttributionWindows")]
     assert windows and all(set(w["properties"]) == {*CHANNELS} for w in windows)
+
+
+async def test_an_anonymous_browser_keeps_one_group_across_its_carts(stack: Stack) -> None:
+    """The first event of a cart is already an exit intent: the group is decided by the browser
+    (the visitor hash), not the cart, so the same browser draws the same bucket twice."""
+    retailer = await stack.retailer()
+    await retailer.set_cadence(SHORT)
+    key, browser = await publishable_key(retailer), visitor()
+    for cart_id in ("a1", "a2"):
+        response = await client_post(
+            stack, key, f"/carts/{cart_id}/events", event("exit_intent"), browser
+        )
+        assert response.status_code == 202, response.text
+    async with stack.sessions() as session:
+        shop = await session.get(Retailer, retailer.id)
+        rows = (await session.exec(select(Cart).where(Cart.retailer_id == retailer.id))).all()
+    assert shop is not None and shop.holdout_salt and len(rows) == 2
+    expected = holdout_bucket(shop.holdout_salt, retailer.id, f"visitor:{rows[0].visitor_hash}")
+    assert [r.holdout_bucket for r in rows] == [expected, expected]
+    assert rows[0].holdout_group == rows[1].holdout_group is not None

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from winback.carts.attribution import TOUCH_STATUSES, attributed_touch
-from winback.carts.holdout import decide_group
+from winback.carts.holdout import assign_group, decide_group
 from winback.carts.models import Cart, CartEvent
 from winback.customers.consent import set_consent
 from winback.customers.identity import (
@@ -133,6 +133,7 @@ class EventIdConflict(ValueError):
 class RecordedEvent:
     cart: Cart
     duplicate: bool
+    group_decided: bool = False  # this event decided the cart's holdout group
 
 
 STORE_ATTEMPTS = 5  # concurrent first events for one cart: each conflict lets one more through
@@ -167,6 +168,13 @@ async def store_event(
             recorded = await record_event(session, retailer=retailer, cart_id=cart_id, event=event)
             if also is not None:
                 also(recorded)
+                cart = recorded.cart
+                if recorded.group_decided and cart.customer_id is None and cart.visitor_hash:
+                    # An anonymous browser's first event: ``also`` only now told us the
+                    # browser, which is a better "same shopper" than the cart. Nothing has
+                    # been touched yet (this transaction has not committed).
+                    await assign_group(session, retailer, cart, None)
+                    session.add(cart)
             await session.commit()
             return recorded
         except (IntegrityError, OperationalError) as err:
@@ -247,13 +255,14 @@ async def record_event(
         if event.reply == "callback" and not finished:
             cart.callback_requested = True
 
+    decided = False
     if cart.holdout_bucket is None and not cart.workflow_started:
         customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
-        await decide_group(session, retailer, cart, customer)
+        decided = await decide_group(session, retailer, cart, customer)
 
     session.add(cart)
     await session.flush()
-    return RecordedEvent(cart=cart, duplicate=False)
+    return RecordedEvent(cart=cart, duplicate=False, group_decided=decided)
 
 
 def _looks_confused(cart: Cart) -> bool:

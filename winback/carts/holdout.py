@@ -60,16 +60,25 @@ def is_held_out(cart: Cart) -> bool:
 
 async def decide_group(
     session: AsyncSession, retailer: Retailer, cart: Cart, customer: Customer | None
-) -> None:
-    """Records the cart's bucket and group the first time it could be touched (once only)."""
+) -> bool:
+    """Records the cart's bucket and group the first time it could be touched (once only);
+    True if it did now."""
     if cart.holdout_bucket is not None or cart.workflow_started:
-        return
+        return False
     if cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT):
-        return  # bought or opted out before any touch: in neither group, like its workflow
+        return False  # bought or opted out before any touch: in neither group, like its workflow
     contact = customer is not None and bool(customer.email or customer.phone)
     if not (contact or cart.nudge_reason):
-        return
-    # Imported here: the cadence store imports the cart events, which call this.
+        return False
+    await assign_group(session, retailer, cart, customer)
+    return True
+
+
+async def assign_group(
+    session: AsyncSession, retailer: Retailer, cart: Cart, customer: Customer | None
+) -> None:
+    """Writes the bucket and group from the shopper's identity and the current cadence."""
+    # Imported here, as the cart events do: the cadence module imports the workflow types.
     from winback.carts.cadence_store import current_cadence
 
     cadence = await current_cadence(session, retailer_id=retailer.id)
