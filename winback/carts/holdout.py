@@ -18,6 +18,7 @@ from typing import Final
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from winback.carts.cadence_store import current_cadence
 from winback.carts.models import Cart
 from winback.customers.models import Customer
 from winback.retailers.models import Retailer
@@ -78,9 +79,6 @@ async def assign_group(
     session: AsyncSession, retailer: Retailer, cart: Cart, customer: Customer | None
 ) -> None:
     """Writes the bucket and group from the shopper's identity and the current cadence."""
-    # Imported here, as the cart events do: the cadence module imports the workflow types.
-    from winback.carts.cadence_store import current_cadence
-
     cadence = await current_cadence(session, retailer_id=retailer.id)
     salt = retailer.holdout_salt or retailer.id
     cart.holdout_bucket = holdout_bucket(salt, retailer.id, shopper_identity(cart, customer))
