@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -75,12 +76,60 @@ _admin_token = APIKeyHeader(
 )
 
 
-async def _retailer_of_key(session: AsyncSession, key: str) -> Retailer:
+async def _key_and_retailer(session: AsyncSession, key: str) -> tuple[ApiKey, Retailer]:
     row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
     retailer = await session.get(Retailer, row.retailer_id) if row else None
-    if retailer is None:
+    if row is None or retailer is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+    return row, retailer
+
+
+async def _retailer_of_key(session: AsyncSession, key: str) -> Retailer:
+    """The retailer of one of its full keys; a business unit's key opens no such route."""
+    row, retailer = await _key_and_retailer(session, key)
+    if row.business_unit is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this API key belongs to business unit {row.business_unit!r}: it reads only "
+            "that unit's feedback report (GET /v1/reports/feedback) and dashboard",
+        )
     return retailer
+
+
+@dataclass(frozen=True)
+class ReportReader:
+    """Who reads a report: the retailer, and the one business unit a unit's key is kept to
+    (``None``: the retailer's own key, every unit)."""
+
+    retailer: Retailer
+    business_unit: str | None
+
+    def unit(self, requested: str | None) -> str | None:
+        """The unit to report on: a unit's key sees its own whatever is asked; asking for
+        another is refused (403) rather than silently answered with its own."""
+        if self.business_unit is None:
+            return requested
+        if requested is not None and requested != self.business_unit:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this API key reads only business unit {self.business_unit!r}",
+            )
+        return self.business_unit
+
+    def require_whole_retailer(self) -> None:
+        """Carts belong to no business unit: only the retailer's own key reads them."""
+        if self.business_unit is not None:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this API key belongs to business unit {self.business_unit!r}; carts belong "
+                "to no unit, so it reads only the feedback report",
+            )
+
+
+async def key_reader(session: AsyncSession, key: str) -> tuple[ApiKey, ReportReader]:
+    """The key's row and what it may read (401 for an unknown key)."""
+    row, retailer = await _key_and_retailer(session, key)
+    return row, ReportReader(retailer, row.business_unit)
 
 
 async def agent_of_token(session: AsyncSession, token: str) -> Agent:
@@ -96,6 +145,16 @@ async def get_retailer(
     if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
     return await _retailer_of_key(session, key)
+
+
+async def get_report_reader(
+    session: SessionDep, key: Annotated[str | None, Security(_api_key)]
+) -> ReportReader:
+    """The retailer behind any of its keys, a business unit's included, and that unit."""
+    if not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
+    _, reader = await key_reader(session, key)
+    return reader
 
 
 async def get_agent(
@@ -145,6 +204,7 @@ def require_admin(
 
 
 RetailerDep = Annotated[Retailer, Depends(get_retailer)]
+ReportReaderDep = Annotated[ReportReader, Depends(get_report_reader)]
 AgentDep = Annotated[Agent, Depends(get_agent)]
 CallerRetailerDep = Annotated[Retailer, Depends(get_caller_retailer)]
 AdminDep = Annotated[None, Depends(require_admin)]

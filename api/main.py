@@ -14,6 +14,7 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import install_metrics
 from api.pages import demo
 from api.pages.console import install_console
+from api.pages.dashboard import install_dashboard
 from api.rate_limit import ClientRateLimiter
 from api.rate_limits import RateLimiter, rate_limit
 from api.routers.carts import cadences, client, discounts, events
@@ -25,7 +26,7 @@ from api.routers.integrations import connections as integration_connections
 from api.routers.integrations import webhooks as integration_webhooks
 from api.routers.messaging import outbox, templates, unsubscribe, voice_inbound, webhooks
 from api.routers.platform import health, snippet
-from api.routers.retailers import providers, publishable_keys, retailers
+from api.routers.retailers import api_keys, providers, publishable_keys, retailers
 from api.routers.tasks import agents, queues, tasks
 from winback.platform.db import make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     install_client_cors(app)
     routers = (
         retailers,
+        api_keys,
         cadences,
         templates,
         discounts,
@@ -114,5 +116,6 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     if settings.demo_store:  # only the embedded dev stack serves the demo storefront
         app.include_router(demo.router)
     install_console(app)
+    install_dashboard(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

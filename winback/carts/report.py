@@ -8,22 +8,20 @@ data (the fourth comes with the agents' customer view).
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from winback.carts.attribution import attributed_touch
-from winback.carts.cadence import CadenceIn, default_cadence
-from winback.carts.cadence_store import list_versions
 from winback.carts.holdout import HELD_OUT, TREATED
 from winback.carts.lift import newcombe_difference
 from winback.carts.models import Cart
 from winback.customers.models import Customer
 from winback.messaging.models import Message
-from workflows.vocabulary import PROVIDER_CHANNELS, MessageStatus
+from workflows.vocabulary import PROVIDER_CHANNELS, CartStatus, MessageStatus
 
 FOLLOW_UP_CHANNELS = PROVIDER_CHANNELS
 DELIVERED = MessageStatus.TOUCHED
@@ -47,6 +45,29 @@ class StudyTest(BaseModel):
     nudged_on_site: float
     emailed_within_24h: float
     sms_or_call_within_7d: float
+
+
+class CartDay(BaseModel):
+    """One day's carts (by the day they were created, in the store's time zone) and how far
+    each got: the funnel of the carts started that day."""
+
+    day: date
+    carts_started: int = 0
+    carts_abandoned: int = 0
+    contacted_within_24h: int = 0
+    carts_recovered: int = 0
+    revenue_recovered: float = 0.0
+
+
+class RecoveredRevenueDay(BaseModel):
+    """Recovered carts and their revenue, by the day the cart was abandoned (store's time
+    zone) and the step and channel credited with the order."""
+
+    day: date
+    step_index: int | None
+    channel: str
+    recovered: int = 0
+    revenue: float = 0.0
 
 
 class GroupFigures(BaseModel):
@@ -96,6 +117,16 @@ class CartRecoveryReport(BaseModel):
     by_step: list[StepFigures]
     by_channel: list[StepFigures]
     study_test: StudyTest
+    timezone: str = Field(default="UTC", description="The store's time zone: what a day is.")
+    by_day: list[CartDay] = Field(
+        default_factory=list,
+        description="The funnel per creation day; days without carts left out.",
+    )
+    recovered_by_abandonment_day: list[RecoveredRevenueDay] = Field(
+        default_factory=list,
+        description="Recovered revenue per abandonment day, step and channel (recovered carts "
+        "that were abandoned; an order before abandonment is credited to no day here).",
+    )
     holdout: HoldoutFigures | None = Field(
         default=None, description="Only when carts of the period were in a holdout experiment."
     )
@@ -113,8 +144,19 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
+def _day(moment: datetime, zone: ZoneInfo) -> date:
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).date()
+
+
 async def cart_recovery_report(
-    session: AsyncSession, *, retailer_id: str, since: datetime, until: datetime
+    session: AsyncSession,
+    *,
+    retailer_id: str,
+    since: datetime,
+    until: datetime,
+    timezone: str = "UTC",
 ) -> CartRecoveryReport:
     carts = (
         await session.exec(
@@ -167,18 +209,12 @@ async def cart_recovery_report(
             for f in figures(m.step_index, m.channel):
                 f.sent += 1
 
-    cadences = await _cadences(session, retailer_id)
     abandoned = [c for c in carts if c.abandoned_at is not None]
-    recovered: list[Cart] = []
-    for c in carts:
-        if c.ordered_at is None:
-            continue
-        cadence = cadences.get(c.cadence_version or 0) or cadences[0]
-        touch = attributed_touch(c.ordered_at, by_cart[c.cart_id], cadence.window_for)
-        if touch is None:
-            continue
-        recovered.append(c)
-        for f in figures(touch.step_index, touch.channel):
+    # The credit decided when the order came in (``winback.carts.attribution``: the last touch
+    # within its channel's window, never a held-out record), from the cart's own cadence.
+    recovered = [c for c in carts if c.recovered_channel is not None]
+    for c in recovered:
+        for f in figures(c.recovered_step, c.recovered_channel or ""):
             f.recovered += 1
             f.revenue = round(f.revenue + (c.order_value or 0.0), 2)
     for f in [*steps.values(), *channels.values()]:
@@ -203,6 +239,27 @@ async def cart_recovery_report(
         c for c in abandoned if c.customer_id in contactable and c.holdout_group != HELD_OUT
     ]
     nudged = [c for c in carts if nudged_on_site(c)]
+    zone = ZoneInfo(timezone)
+    days: dict[date, CartDay] = {}
+    contacted_ids = {c.cart_id for c in contacted_24h}
+    for c in carts:
+        d = days.setdefault(_day(c.created_at, zone), CartDay(day=_day(c.created_at, zone)))
+        d.carts_started += 1
+        d.carts_abandoned += c.abandoned_at is not None
+        d.contacted_within_24h += c.cart_id in contacted_ids
+        if c.recovered_channel is not None:
+            d.carts_recovered += 1
+            d.revenue_recovered = round(d.revenue_recovered + (c.order_value or 0.0), 2)
+    revenue_days: dict[tuple[date, int | None, str], RecoveredRevenueDay] = {}
+    for c in recovered:
+        if c.abandoned_at is None:
+            continue
+        key = (_day(c.abandoned_at, zone), c.recovered_step, c.recovered_channel or "")
+        r = revenue_days.setdefault(
+            key, RecoveredRevenueDay(day=key[0], step_index=key[1], channel=key[2])
+        )
+        r.recovered += 1
+        r.revenue = round(r.revenue + (c.order_value or 0.0), 2)
     return CartRecoveryReport(
         since=since,
         until=until,
@@ -233,6 +290,12 @@ async def cart_recovery_report(
                 len(with_contact),
             ),
         ),
+        timezone=timezone,
+        by_day=[days[d] for d in sorted(days)],
+        recovered_by_abandonment_day=sorted(
+            revenue_days.values(),
+            key=lambda r: (r.day, r.step_index is None, r.step_index or 0, r.channel),
+        ),
         holdout=holdout_figures(carts, messages),
     )
 
@@ -244,16 +307,8 @@ def _touched(message: Message) -> bool:
     return message.status in DELIVERED or message.channel == "onsite"
 
 
-async def _cadences(session: AsyncSession, retailer_id: str) -> dict[int, CadenceIn]:
-    """Every cadence version of the retailer, for each cart's attribution windows."""
-    versions: dict[int, CadenceIn] = {0: default_cadence()}
-    for version in await list_versions(session, retailer_id=retailer_id):
-        versions[version.version] = version
-    return versions
-
-
 def _group(carts: Sequence[Cart]) -> GroupFigures:
-    converted = [c for c in carts if c.ordered_at is not None]
+    converted = [c for c in carts if c.status == CartStatus.ORDERED]
     revenue = round(sum(c.order_value or 0.0 for c in converted), 2)
     return GroupFigures(
         carts=len(carts),

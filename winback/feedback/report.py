@@ -15,8 +15,9 @@ is the one from the feedback deck (``004``), computed per month from the retaile
 Counts, sums and groupings run in SQL; the median reads only the one or two middle rows.
 """
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlalchemy import String, cast, distinct, func, or_
@@ -72,6 +73,18 @@ class RoiTable(BaseModel):
     net_revenue_won_back_per_month: float = Field(description="With minus without the loop.")
 
 
+class FeedbackDay(BaseModel):
+    """One day in the store's time zone: the answers given that day and the cases opened."""
+
+    day: date
+    nps_answers: int = 0
+    nps: float | None = None
+    csat_answers: int = 0
+    csat: float | None = None
+    cases_opened: int = 0
+    hot_cases: int = 0
+
+
 class FeedbackReport(BaseModel):
     since: datetime
     until: datetime
@@ -93,6 +106,11 @@ class FeedbackReport(BaseModel):
     customers_won_back: int
     revenue_won_back: float
     roi: RoiTable
+    timezone: str = Field(default="UTC", description="The store's time zone: what a day is.")
+    trend: list[FeedbackDay] = Field(
+        default_factory=list,
+        description="NPS, CSAT and cases opened per day; days without any left out.",
+    )
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -115,6 +133,7 @@ async def feedback_report(
     since: datetime,
     until: datetime,
     business_unit: str | None = None,
+    timezone: str = "UTC",
 ) -> FeedbackReport:
     answer_filter: list[ColumnElement[bool]] = [
         col(FeedbackAnswer.retailer_id) == retailer_id,
@@ -270,6 +289,8 @@ async def feedback_report(
     without_loop = row(negative_per_month * baseline)
     with_loop = row(cases_reached / months)
 
+    trend = await _trend(session, answer_filter, case_filter, ZoneInfo(timezone))
+
     return FeedbackReport(
         since=since,
         until=until,
@@ -298,7 +319,62 @@ async def feedback_report(
                 with_loop.revenue_won_back_per_month - without_loop.revenue_won_back_per_month, 2
             ),
         ),
+        timezone=timezone,
+        trend=trend,
     )
+
+
+def _local_day(moment: datetime, zone: ZoneInfo) -> date:
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).date()
+
+
+async def _trend(
+    session: AsyncSession,
+    answer_filter: list[ColumnElement[bool]],
+    case_filter: list[ColumnElement[bool]],
+    zone: ZoneInfo,
+) -> list[FeedbackDay]:
+    """Per local day. Reads three columns per answer and two per case rather than grouping in
+    SQL: a day in the store's time zone is not a date function PostgreSQL and SQLite share."""
+    days: dict[date, FeedbackDay] = {}
+    tallies: dict[date, list[int]] = {}  # nps: promoters, detractors; csat: satisfied
+
+    def on(moment: datetime) -> FeedbackDay:
+        d = _local_day(moment, zone)
+        tallies.setdefault(d, [0, 0, 0])
+        return days.setdefault(d, FeedbackDay(day=d))
+
+    answers = await session.exec(
+        select(
+            col(FeedbackAnswer.answered_at), col(FeedbackAnswer.scale), col(FeedbackAnswer.score)
+        ).where(*answer_filter)
+    )
+    for answered_at, scale, score in answers.all():
+        day = on(answered_at)
+        tally = tallies[day.day]
+        if scale == "nps":
+            day.nps_answers += 1
+            tally[0] += score >= NPS_PROMOTER_AT_LEAST
+            tally[1] += score <= NPS_DETRACTOR_AT_MOST
+        elif scale == "csat":
+            day.csat_answers += 1
+            tally[2] += score >= CSAT_SATISFIED_AT_LEAST
+    cases = await session.exec(
+        select(col(FeedbackCase.opened_at), col(FeedbackCase.severity)).where(*case_filter)
+    )
+    for opened_at, severity in cases.all():
+        day = on(opened_at)
+        day.cases_opened += 1
+        day.hot_cases += severity == "hot"
+    for d, day in days.items():
+        promoters, detractors, satisfied = tallies[d]
+        if day.nps_answers:
+            day.nps = round(100 * (promoters - detractors) / day.nps_answers, 1)
+        if day.csat_answers:
+            day.csat = round(satisfied / day.csat_answers, 4)
+    return [days[d] for d in sorted(days)]
 
 
 async def _median_hours_to_first_contact(

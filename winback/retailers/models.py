@@ -128,9 +128,33 @@ class RetailerCreated(RetailerPublic):
 
 
 class ApiKey(SQLModel, table=True):
-    """Only a hash of each key is kept."""
+    """Only a hash of each key is kept. A key with a ``business_unit`` belongs to that unit's
+    owner: it reads only that unit's feedback figures (the report and the dashboard) and opens
+    nothing else, so a store manager can be handed one without the retailer's whole account."""
 
     id: int | None = Field(default=None, primary_key=True)
     retailer_id: str = Field(foreign_key="retailer.id", index=True)
     key_hash: str = Field(unique=True, max_length=64)
+    business_unit: str | None = Field(default=None, max_length=60)
+    name: str | None = Field(default=None, max_length=200)
     created_at: datetime = utc_column(nullable=False, default_now=True)
+
+
+class UnitKeyCreate(SQLModel):
+    business_unit: str = Field(
+        min_length=1, max_length=60, description="One of the alert rules' `business_units`."
+    )
+    name: str | None = Field(
+        default=None, max_length=200, description="Whose key it is, e.g. `Olga, Madrid store`."
+    )
+
+
+class UnitKeyPublic(SQLModel):
+    id: int
+    business_unit: str
+    name: str | None
+    created_at: datetime
+
+
+class UnitKeyCreated(UnitKeyPublic):
+    api_key: str = Field(description="Shown once. Signs in to `/dashboard`, or `X-API-Key`.")

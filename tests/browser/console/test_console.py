@@ -6,7 +6,6 @@ row another part of the system wrote.
 """
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ import pytest
 from playwright.async_api import Page, expect
 from twilio.request_validator import RequestValidator
 
-from tests.browser.console.conftest import LiveConsole
+from tests.browser.conftest import LiveConsole, shot
 from tests.conftest import RetailerClient
 from tests.support.agents import AgentClient, add_agent
 from tests.support.api import eventually
@@ -29,18 +28,6 @@ from winback.retailers.models import Retailer
 from winback.tasks.screen_pops import record_inbound_call
 
 TIMES = "\N{MULTIPLICATION SIGN}"
-# Screenshots land in the test's temp dir; WINBACK_SCREENSHOTS=docs/screenshots refreshes the
-# README's (so a plain test run never dirties the working tree).
-_SHOTS = os.environ.get("WINBACK_SCREENSHOTS")
-SCREENSHOTS = Path(_SHOTS).resolve() if _SHOTS else None
-
-
-def shot(tmp_path: Path, name: str) -> str:
-    folder = SCREENSHOTS or tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / name)
-
-
 CALL_CADENCE = cadence(
     {"channel": "onsite"},
     {"channel": "email", "delay": "30m"},

@@ -1,12 +1,16 @@
-"""Browser tests of the agents' console: the distribution's Chromium driven by Playwright's
-async API, against a live uvicorn server serving the real app, with a real worker on the
-time-skipping Temporal server.
+"""Browser fixtures shared by the console's and the dashboards' tests: the distribution's
+Chromium driven by Playwright's async API, against a live uvicorn server serving the real app,
+with a real worker on the time-skipping Temporal server. (The storefront's tests have their own,
+with a second origin playing the retailer's store.)
 
 - ``browser``: one Chromium per session (skipped without ``/usr/bin/chromium``, unless ``CI``
   is set: then it fails, because CI must run these).
 - ``context``: a fresh browser context (cookies, storage) per test; ``new_context`` for more.
 - ``live``: the API on a free 127.0.0.1 port and a worker, as ``tests/conftest.py`` builds the
   stack, but over real HTTP so the browser can reach it.
+- ``shot``: where a screenshot goes: the test's temp dir, or ``WINBACK_SCREENSHOTS`` (so a plain
+  test run never dirties the working tree; ``WINBACK_SCREENSHOTS=docs/screenshots`` refreshes
+  the README's).
 """
 
 import asyncio
@@ -39,6 +43,14 @@ CHROMIUM_ARGS = [
 ]
 TWILIO_AUTH_TOKEN = "test-twilio-auth-token"
 VIEWPORT = {"width": 1280, "height": 800}
+_SHOTS = os.environ.get("WINBACK_SCREENSHOTS")
+SCREENSHOTS = Path(_SHOTS).resolve() if _SHOTS else None
+
+
+def shot(tmp_path: Path, name: str) -> str:
+    folder = SCREENSHOTS or tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
 
 
 @pytest.fixture(scope="session")
