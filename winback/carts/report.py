@@ -79,13 +79,13 @@ class GroupFigures(BaseModel):
 
 
 class HoldoutFigures(BaseModel):
-    """Treated carts against the held-out ones: what Winback's touches really added."""
+    """Treated carts against the held-out ones: what Winback's touches really added. The
+    verdict and the lift come first: what a reader looks for."""
 
     treated: GroupFigures
     held_out: GroupFigures
-    messages_held_out: int = Field(description="Touches recorded for held-out carts, not sent.")
-    incremental_revenue: float = Field(
-        description="(treated revenue per cart - held-out revenue per cart) x treated carts."
+    verdict: Literal["significant", "not significant"] = Field(
+        description="Significant when the interval leaves out 0."
     )
     lift: float | None = Field(
         description="Treated conversion rate - held-out conversion rate (0.04 = 4 points); "
@@ -93,15 +93,16 @@ class HoldoutFigures(BaseModel):
     )
     lift_ci_low: float | None
     lift_ci_high: float | None
+    incremental_revenue: float = Field(
+        description="(treated revenue per cart - held-out revenue per cart) x treated carts."
+    )
     relative_lift: float | None = Field(description="lift / held-out conversion rate.")
     confidence: float = 0.95
     method: Literal["newcombe_hybrid_score"] = Field(
         default="newcombe_hybrid_score",
         description="Newcombe's (1998) hybrid score interval for a difference of proportions.",
     )
-    verdict: Literal["significant", "not significant"] = Field(
-        description="Significant when the interval leaves out 0."
-    )
+    messages_held_out: int = Field(description="Touches recorded for held-out carts, not sent.")
 
 
 class CartRecoveryReport(BaseModel):
