@@ -13,6 +13,7 @@ from api.client_access import install_client_cors
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import install_metrics
 from api.pages import demo
+from api.pages import surveys as survey_pages
 from api.pages.console import install_console
 from api.pages.dashboard import install_dashboard
 from api.rate_limit import ClientRateLimiter
@@ -20,7 +21,7 @@ from api.rate_limits import RateLimiter, rate_limit
 from api.routers.carts import cadences, client, discounts, events
 from api.routers.carts import report as cart_report
 from api.routers.customers import consent, lookup, privacy
-from api.routers.feedback import alert_rules, answers, cases
+from api.routers.feedback import alert_rules, answers, cases, surveys
 from api.routers.feedback import report as feedback_report
 from api.routers.integrations import connections as integration_connections
 from api.routers.integrations import webhooks as integration_webhooks
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         alert_rules,
         answers,
         cases,
+        surveys,
         unsubscribe,
         webhooks,
         privacy,
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     )
     if settings.demo_store:  # only the embedded dev stack serves the demo storefront
         app.include_router(demo.router)
+    app.include_router(survey_pages.router)
     install_console(app)
     install_dashboard(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

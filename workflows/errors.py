@@ -22,6 +22,7 @@ class ErrorType(StrEnum):
     UNKNOWN_CART = "UnknownCart"
     UNKNOWN_TASK = "UnknownTask"
     UNKNOWN_CASE = "UnknownCase"
+    UNKNOWN_SURVEY = "UnknownSurvey"
     TEMPLATE_ERROR = "TemplateError"
     PROVIDER_REJECTED = "ProviderRejected"  # a 4xx that will never succeed
     PROVIDER_UNAVAILABLE = "ProviderUnavailable"  # retryable, until the last attempt

@@ -6,20 +6,27 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.feedback.surveys import send_invite
 from activities.messaging.notify import Recipient, notify
 from winback.customers.models import Customer
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
+from winback.feedback.surveys import create_invite
 from winback.messaging.channels.router import Adapters
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory, session_scope
+from winback.platform.settings import Settings, get_settings
+from winback.retailers.models import Retailer
 from workflows.errors import ErrorType
 from workflows.feedback.types import AlertOwnerInput, CaseChange, FollowUpSurveyInput, ThanksInput
 
 
 class CaseActivities:
-    def __init__(self, sessions: SessionFactory, adapters: Adapters) -> None:
+    def __init__(
+        self, sessions: SessionFactory, adapters: Adapters, settings: Settings | None = None
+    ) -> None:
         self._sessions = sessions
         self._adapters = adapters
+        self._settings = settings or get_settings()  # the survey links' base URL and secret
 
     @activity.defn
     async def alert_owner(self, input: AlertOwnerInput) -> list[str]:
@@ -70,34 +77,49 @@ class CaseActivities:
 
     @activity.defn
     async def send_follow_up_survey(self, input: FollowUpSurveyInput) -> str | None:
-        """Asks the customer how it went, by email if they agreed to it, else by SMS."""
+        """Asks the customer how it went, by email if they agreed to it, else by SMS, with a
+        signed link to the hosted survey (an SMS can also be answered with the score). The
+        answer comes back linked to the case (``follow_up_of``)."""
+        key = f"{input.workflow_id}/follow-up-survey"
         async with session_scope(self._sessions) as session:
             case = await _case(session, input.retailer_id, input.case_id)
             customer = await session.get(Customer, case.customer_id) if case.customer_id else None
-        if customer is None:
-            return None
-        for channel in ("email", "sms"):
-            address = customer.address_for(channel)
-            if address and customer.consents_to(channel):
-                body = (
-                    f"We recently followed up on your feedback (case #{input.case_id}). "
-                    "How likely are you to recommend us now, from 0 to 10?"
-                )
-                await notify(
-                    self._sessions,
-                    self._adapters,
-                    input.retailer_id,
-                    Recipient(customer.name or "", customer.email, customer.phone),
-                    channel,
-                    f"{input.workflow_id}/follow-up-survey",
-                    "How did we do?",
-                    body,
-                    input.at,
-                    customer_id=customer.id,
-                    template="follow_up_survey",
-                )
-                return channel
-        return None
+            retailer = await session.get(Retailer, input.retailer_id)
+            if customer is None or retailer is None:
+                return None
+            channel = next(
+                (
+                    c
+                    for c in ("email", "sms")
+                    if customer.address_for(c) and customer.consents_to(c)
+                ),
+                None,
+            )
+            if channel is None:
+                return None
+            invite = await create_invite(
+                session,
+                retailer_id=input.retailer_id,
+                key=key,
+                channel=channel,
+                scale="nps",
+                customer=customer,
+                days=self._settings.survey_link_days,
+                business_unit=case.business_unit,
+                touchpoint="follow_up_survey",
+                follow_up_of=case.id,
+            )
+        return await send_invite(
+            self._sessions,
+            self._adapters,
+            self._settings,
+            invite=invite,
+            customer=customer,
+            retailer=retailer,
+            key=key,
+            template="follow_up_survey",
+            at=input.at,
+        )
 
     @activity.defn
     async def thank_promoter(self, input: ThanksInput) -> str | None:

@@ -38,6 +38,7 @@ async def notify(
     *,
     customer_id: int | None = None,
     template: str = "agent_notification",
+    twiml: str | None = None,
 ) -> bool:
     """Sends once per ``key``; False if the recipient has no address on that channel."""
     address = recipient.address_for(channel)
@@ -69,6 +70,7 @@ async def notify(
             body=body,
             subject=subject,
             categories=["winback", template.replace("_", "-")],
+            twiml=twiml,
         )
     await deliver(sessions, adapters, outgoing, at)
     return True

@@ -1,7 +1,7 @@
-"""Browser fixtures shared by the console's and the dashboards' tests: the distribution's
-Chromium driven by Playwright's async API, against a live uvicorn server serving the real app,
-with a real worker on the time-skipping Temporal server. (The storefront's tests have their own,
-with a second origin playing the retailer's store.)
+"""Browser fixtures shared by the console's, the dashboards' and the survey page's tests: the
+distribution's Chromium driven by Playwright's async API, against a live uvicorn server serving
+the real app, with a real worker on the time-skipping Temporal server. (The storefront's tests
+have their own, with a second origin playing the retailer's store.)
 
 - ``browser``: one Chromium per session (skipped without ``/usr/bin/chromium``, unless ``CI``
   is set: then it fails, because CI must run these).

@@ -13,7 +13,7 @@ from winback.platform.migrations import alembic_config, ensure_data_directory
 async def test_existing_retailers_get_distinct_salts_and_carts_no_group(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'winback.db'}"
     ensure_data_directory(url)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "0007")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0008")
     engine = make_engine(url)
     async with engine.begin() as conn:
         for retailer_id in ("one", "two"):

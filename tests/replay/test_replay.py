@@ -1,7 +1,7 @@
 """Replays committed histories: a change that breaks running workflows fails here first.
 
 There is at least one history per workflow type the worker runs (carts, feedback cases,
-promoter thank-yous). To record them again after an intended change, run
+promoter thank-yous, surveys). To record them again after an intended change, run
 ``pytest tests/replay/test_replay.py --record-histories`` and commit the files (only with a
 ``workflow.patched`` guard if workflows of the old shape may still be running).
 """
@@ -26,6 +26,7 @@ from winback.composition.worker import WORKFLOWS
 from winback.platform.temporal import DATA_CONVERTER
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
+from workflows.feedback.survey import SurveyWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -56,6 +57,7 @@ async def test_record_histories(stack: Stack, request: pytest.FixtureRequest) ->
         pytest.skip("pass --record-histories to record")
     await _record_carts(stack)
     await _record_feedback(stack)
+    await _record_survey(stack)
 
 
 async def _record_carts(stack: Stack) -> None:
@@ -124,6 +126,25 @@ async def _record_feedback(stack: Stack) -> None:
     )
     await thanks.result()
     await _save(thanks, "promoter_thanked")
+
+
+async def _record_survey(stack: Stack) -> None:
+    retailer = await _feedback_retailer(stack)
+    response = await retailer.post(
+        "/v1/surveys",
+        {
+            "idempotency_key": "survey-1",
+            "channel": "sms",
+            "customer": SHOPPER,
+            "consent": {"sms": True},
+        },
+    )
+    assert response.status_code == 201, response.text
+    survey = stack.client.get_workflow_handle_for(
+        SurveyWorkflow.run, response.json()["workflow_id"]
+    )
+    await survey.result()
+    await _save(survey, "survey_sent_by_sms")
 
 
 def _case(stack: Stack, workflow_id: str) -> WorkflowHandle[Any, Any]:

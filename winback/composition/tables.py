@@ -10,7 +10,12 @@ from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
 from winback.customers.privacy_models import PrivacyRequest
 from winback.customers.signed_identity import IdentitySecret
-from winback.feedback.models import AlertRulesVersion, FeedbackAnswer, FeedbackCase
+from winback.feedback.models import (
+    AlertRulesVersion,
+    FeedbackAnswer,
+    FeedbackCase,
+    SurveyInvite,
+)
 from winback.integrations.cart_links import PlatformCartLink
 from winback.integrations.connections import PlatformConnection
 from winback.integrations.deliveries import WebhookDelivery
@@ -51,6 +56,7 @@ TABLES = (
     Retailer,
     ScreenPop,
     Suppression,
+    SurveyInvite,
     WebhookDelivery,
 )
 metadata = SQLModel.metadata

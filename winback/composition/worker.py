@@ -9,6 +9,7 @@ from temporalio.worker import Worker
 
 from activities.carts.store import CartStoreActivities
 from activities.feedback.cases import CaseActivities
+from activities.feedback.surveys import SurveyActivities
 from activities.messaging.sends import MessagingActivities
 from activities.tasks.inbox import TaskInboxActivities
 from winback.messaging.channels.router import Adapters
@@ -17,8 +18,9 @@ from winback.platform.settings import Settings
 from workflows.carts.cart_recovery import CartRecoveryWorkflow
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
+from workflows.feedback.survey import SurveyWorkflow
 
-WORKFLOWS = [CartRecoveryWorkflow, FeedbackCaseWorkflow, PromoterThanksWorkflow]
+WORKFLOWS = [CartRecoveryWorkflow, FeedbackCaseWorkflow, PromoterThanksWorkflow, SurveyWorkflow]
 
 
 def build_worker(
@@ -53,7 +55,8 @@ def activity_implementations(
     store = CartStoreActivities(sessions)
     messaging = MessagingActivities(sessions, adapters, settings, http)
     inbox = TaskInboxActivities(sessions, adapters)
-    cases = CaseActivities(sessions, adapters)
+    cases = CaseActivities(sessions, adapters, settings)
+    surveys = SurveyActivities(sessions, adapters, settings)
     return [
         store.refresh_cart,
         messaging.send_step,
@@ -68,4 +71,5 @@ def activity_implementations(
         cases.record_case,
         cases.send_follow_up_survey,
         cases.thank_promoter,
+        surveys.send_survey,
     ]

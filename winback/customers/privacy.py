@@ -36,10 +36,10 @@ from winback.carts.models import Cart, CartEvent
 from winback.customers.consent_models import ConsentChange
 from winback.customers.models import Customer
 from winback.customers.privacy_models import PrivacyKind, PrivacyRequest, PrivacyStatus
-from winback.feedback.models import FeedbackAnswer, FeedbackCase
+from winback.feedback.models import FeedbackAnswer, FeedbackCase, SurveyInvite
 from winback.messaging.models import Message, Suppression
 from winback.messaging.provider_event_models import ProviderEvent
-from winback.platform.clock import utcnow
+from winback.platform.clock import as_utc, utcnow
 from winback.platform.crypto import address_digest
 from winback.platform.settings import Settings
 from winback.retailers.models import Retailer
@@ -581,6 +581,17 @@ async def _erase_feedback(
             erasure.cases_to_stop.append(case.workflow_id)
         session.add(case)
         counts["cases"] += 1
+    # Survey invites keep the number they texted (to match replies): dropped, and closed so
+    # their links answer "this survey has closed".
+    invites = await session.exec(
+        select(SurveyInvite).where(
+            SurveyInvite.retailer_id == retailer_id, SurveyInvite.customer_id == customer_id
+        )
+    )
+    for invite in invites:
+        invite.phone = None
+        invite.expires_at = min(as_utc(invite.expires_at), now)
+        session.add(invite)
 
 
 async def _erase_tasks(

@@ -20,6 +20,7 @@ from winback.customers.identity import (
     normalize_national_phone,
     upsert_customer,
 )
+from winback.customers.models import Customer
 from winback.feedback.alert_rules import SCALE_RANGE, AlertRulesPublic, classify
 from winback.feedback.alert_rules_store import current_rules
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
@@ -106,9 +107,16 @@ class NoAlertRules(ValueError):
 
 
 async def record_answer(
-    session: AsyncSession, *, retailer: Retailer, answer: FeedbackIn
+    session: AsyncSession,
+    *,
+    retailer: Retailer,
+    answer: FeedbackIn,
+    known_customer: Customer | None = None,
 ) -> RecordedAnswer:
-    """Stores the answer and decides its effect. The caller commits, then tells Temporal."""
+    """Stores the answer and decides its effect. The caller commits, then tells Temporal.
+
+    ``known_customer``: the customer a survey Winback sent was for (its signed link, the
+    number it texted or called), so an answer that names no one is still theirs."""
     rules = await current_rules(session, retailer_id=retailer.id)
     existing = (
         await session.exec(
@@ -135,7 +143,7 @@ async def record_answer(
         if follow_up_case is None or follow_up_case.retailer_id != retailer.id:
             raise InputFieldError("follow_up_of", f"no case {answer.follow_up_of}")
     normalize_national_phone(answer.customer, retailer.country)
-    customer = None
+    customer = known_customer
     if answer.customer is not None:
         customer = await upsert_customer(
             session,
@@ -143,6 +151,7 @@ async def record_answer(
             given=answer.customer,
             consent=answer.consent,
             consent_source="feedback",
+            existing=known_customer,
         )
 
     found = classify(rules, unit, answer.scale, answer.score, answer.comment)

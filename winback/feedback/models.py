@@ -72,3 +72,28 @@ class AlertRulesVersion(SQLModel, table=True):
     version: int
     spec: dict[str, Any] = json_column()
     created_at: datetime = utc_column(nullable=False, default_now=True)
+
+
+class SurveyInvite(SQLModel, table=True):
+    """One survey Winback asks itself: one signed link, at most one answer (its idempotency
+    key is ``survey-<id>``), whether it comes from the page, an SMS reply or the phone's keypad.
+    """
+
+    __table_args__ = (UniqueConstraint("retailer_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    retailer_id: str = Field(foreign_key="retailer.id", index=True)
+    key: str = Field(max_length=300)  # the caller's idempotency key: a resend is the same invite
+    channel: str = Field(max_length=10)  # how it was sent: "email" | "sms" | "voice" | "link"
+    scale: str = Field(max_length=10)  # "nps" (0-10) or "csat" (1-5)
+    locale: str | None = Field(default=None, max_length=20)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    phone: str | None = Field(default=None, max_length=20, index=True)  # E.164: SMS replies
+    order_id: str | None = Field(default=None, max_length=200)
+    business_unit: str | None = Field(default=None, max_length=60)
+    touchpoint: str | None = Field(default=None, max_length=100)
+    follow_up_of: int | None = Field(default=None, index=True)  # the case it follows up
+    created_at: datetime = utc_column(nullable=False, default_now=True)
+    expires_at: datetime = utc_column(nullable=False, index=True)
+    answer_id: int | None = Field(default=None, index=True)
+    answered_at: datetime | None = utc_column()

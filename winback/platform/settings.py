@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         description="Earlier unsubscribe secrets, still accepted so links already sent keep "
         'working through a rotation (JSON list: ["old-secret"]).',
     )
+    survey_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the survey links Winback sends (its own secret, like unsubscribe "
+        "links). Unset: a fixed dev secret, with a warning.",
+    )
+    survey_old_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Earlier survey secrets, still accepted through a rotation (JSON list).",
+    )
+    survey_link_days: int = Field(
+        default=30, ge=1, le=365, description="How long a survey link can be answered."
+    )
     api_metrics_port: int | None = Field(
         default=9465,
         description="The API's Prometheus metrics, on their own port (never the API's). None: off.",

@@ -3,7 +3,13 @@
 
 from temporalio import activity
 
-from workflows.feedback.types import AlertOwnerInput, CaseChange, FollowUpSurveyInput, ThanksInput
+from workflows.feedback.types import (
+    AlertOwnerInput,
+    CaseChange,
+    FollowUpSurveyInput,
+    SurveyInput,
+    ThanksInput,
+)
 
 
 @activity.defn(name="alert_owner")
@@ -27,4 +33,10 @@ async def send_follow_up_survey(input: FollowUpSurveyInput) -> str | None:
 @activity.defn(name="thank_promoter")
 async def thank_promoter(input: ThanksInput) -> str | None:
     """Sends a promoter's thank-you and review request once."""
+    raise NotImplementedError
+
+
+@activity.defn(name="send_survey")
+async def send_survey(input: SurveyInput) -> str | None:
+    """Sends a survey invite once (email, SMS or an IVR call); returns the channel, if any."""
     raise NotImplementedError

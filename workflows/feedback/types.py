@@ -120,3 +120,12 @@ class ThanksInput:
     answer_id: int
     review_url: str | None = None
     at: datetime | None = None
+
+
+@dataclass
+class SurveyInput:
+    """Send survey invite ``invite_id`` once (by email, SMS or an automated call)."""
+
+    retailer_id: str
+    invite_id: int
+    at: datetime | None = None

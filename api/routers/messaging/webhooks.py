@@ -28,13 +28,18 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
 from winback.customers.opt_outs import tell_workflows
+from winback.feedback.survey_sms import answer_by_sms
 from winback.messaging.provider_events import (
+    HELP_WORDS,
+    START_WORDS,
+    STOP_WORDS,
     Outcome,
     apply_sendgrid_events,
     apply_twilio_inbound,
     apply_twilio_sms_status,
     apply_twilio_voice_gather,
     apply_twilio_voice_status,
+    keyword,
 )
 from winback.platform.crypto import decrypt
 from winback.platform.sendgrid_keys import load_sendgrid_public_key
@@ -253,8 +258,19 @@ async def twilio_sms_inbound(
 ) -> Response:
     """A text from a shopper. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT:
     texts and calls stop; START, UNSTOP, YES: texts resume; HELP: the store's help text;
+    a score ("9", "10 gracias") from a number Winback texted a survey to: that survey's answer;
     anything else is kept as a note on the shopper's latest cart. Answers with TwiML."""
     form, retailer, own = twilio.form, twilio.retailer, twilio.own_settings
+    body = form.get("Body") or ""
+    if keyword(body) not in STOP_WORDS | START_WORDS | HELP_WORDS:  # opt-outs always win
+        sender = (form.get("From") or "").strip()
+        survey_reply = await answer_by_sms(
+            session, client, settings, retailer=retailer, sender=sender, body=body
+        )
+        if survey_reply is not None:
+            answered = MessagingResponse()
+            answered.message(survey_reply)
+            return Response(content=str(answered), media_type=TWIML)
     outcome = await apply_twilio_inbound(
         session,
         retailer_id=retailer.id,

@@ -26,6 +26,7 @@ class OutgoingMessage:
     status_callback_url: str | None = None  # SMS/voice: where Twilio reports delivery
     gather_url: str | None = None  # voice: after the message, "press 1" posts the key here
     store_name: str | None = None  # voice: named in the "press 1" prompt
+    twiml: str | None = None  # voice: the call's own TwiML (a survey's <Gather>), used as is
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def voice_twiml(message: OutgoingMessage) -> str:
 
 class TwilioVoiceAdapter(_TwilioAdapter):
     async def send(self, message: OutgoingMessage) -> SendReceipt:
-        twiml = voice_twiml(message)
+        twiml = message.twiml or voice_twiml(message)
         extra: dict[str, str] = _callback(message)
         if extra:
             extra["machine_detection"] = "Enable"  # a voicemail is recorded as such
