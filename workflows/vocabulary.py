@@ -130,6 +130,9 @@ class MessageStatus(StrEnum):
     UNDELIVERED = "undelivered"
     SPAM_REPORT = "spam_report"
     UNSUBSCRIBED = "unsubscribed"
+    # The cart is in its cadence's holdout group: recorded, never sent, and counted nowhere
+    # (not a touch, not against the frequency cap, never credited with an order).
+    HELD_OUT = "held_out"
 
     # Reached the shopper (or surely went out): a touch for attribution and the reports.
     TOUCHED = nonmember(

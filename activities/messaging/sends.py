@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError
 
 from winback.carts.context import CartContext, load_cart_context
 from winback.carts.discount_models import DiscountCode
+from winback.carts.holdout import is_held_out
 from winback.carts.transitions import is_final
 from winback.customers.models import Customer
 from winback.messaging.channels import (
@@ -84,6 +85,7 @@ log = logging.getLogger(__name__)
 CALL_CHANNELS = PHONE_CHANNELS  # the channels quiet hours apply to
 REACHED = ("reached_purchased", "reached_not_interested", "voicemail")
 COUNTED_STATUSES = MessageStatus.WENT_OUT
+HELD_OUT_REASON = "held_out"  # the step's outcome reason for a cart in the holdout group
 TWILIO_OPTED_OUT = "21610"  # Twilio refused: the number texted STOP to our sender
 
 
@@ -157,6 +159,8 @@ class MessagingActivities:
                 verdict = await _check_guards(session, ctx, step, input, self._settings)
                 if verdict is not None:
                     return verdict
+                if is_held_out(ctx.cart):
+                    return await _hold_out(session, ctx, step, input, key)
                 # Resolved before the claim: a failure here leaves nothing claimed.
                 adapter = await self._adapters.adapter_for(ctx.retailer.id, step.channel)
                 claimed = await self._claim(session, ctx, step, input, key, adapter)
@@ -306,6 +310,13 @@ class MessagingActivities:
         async with heartbeating(), session_scope(self._sessions) as session:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
             verdict = await _check_guards(session, ctx, input.step, input, self._settings)
+            if verdict is None and is_held_out(ctx.cart):
+                # No task for an agent: the call that would have been asked for is recorded.
+                key = dedupe_key(input.workflow_id, input.step.index, input.key_suffix)
+                existing = await message_by_key(session, key)
+                if existing is not None:
+                    return _result_of_earlier_attempt(existing)
+                return await _hold_out(session, ctx, input.step, input, key)
             return verdict or SendStepResult(StepOutcome.READY)
 
     @activity.defn
@@ -356,6 +367,7 @@ class MessagingActivities:
         async with session_scope(self._sessions) as session:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
             message = await message_by_key(session, key)
+            held_out = is_held_out(ctx.cart)
             if message is None:
                 rendered = await _render(session, ctx, input.step, None)
                 message = Message(
@@ -369,13 +381,17 @@ class MessagingActivities:
                     template=input.step.template,
                     body=rendered.body,
                     offer=",".join(input.step.offer),
-                    status=MessageStatus.PENDING,
+                    # Held out: recorded, never shown (the storefront polls only pending ones)
+                    # and never pushed. A true holdout gets no touch at all, on site included.
+                    status=MessageStatus.HELD_OUT if held_out else MessageStatus.PENDING,
                     created_at=input.at,
-                    sent_at=input.at,
+                    sent_at=None if held_out else input.at,
                 )
                 session.add(message)
                 await session.flush()
             assert message.id is not None
+            if message.status == MessageStatus.HELD_OUT:
+                return OfferNudgeResult(message_id=message.id, pushed=False)
             webhook_url, secret = ctx.retailer.webhook_url, ctx.retailer.webhook_secret
             payload = {
                 "type": "nudge.offered",
@@ -537,10 +553,51 @@ async def message_by_key(session: AsyncSession, key: str) -> Message | None:
 
 
 def _result_of_earlier_attempt(message: Message) -> SendStepResult:
+    if message.status == MessageStatus.HELD_OUT:
+        return SendStepResult(StepOutcome.SKIPPED, HELD_OUT_REASON, message_id=message.id)
     if message.status == MessageStatus.FAILED:
         return SendStepResult(StepOutcome.FAILED, message.error, message_id=message.id)
     reason = "already sent" if message.status == MessageStatus.SENT else "sent before a crash"
     return SendStepResult(StepOutcome.SENT, reason, message_id=message.id)
+
+
+async def _hold_out(
+    session: AsyncSession, ctx: CartContext, step: StepSpec, input: SendStepInput, key: str
+) -> SendStepResult:
+    """Records what this held-out cart's step would have sent, when, on which channel, and
+    sends nothing. A fixed discount code is shown; a pool's code is not drawn for nobody."""
+    assert ctx.customer is not None and ctx.customer.id is not None
+    body, subject = "", None
+    if step.channel != "agent_call":
+        rendered = await _render(session, ctx, step, step.discount_code)
+        body, subject = rendered.body, rendered.subject
+    message = Message(
+        retailer_id=ctx.retailer.id,
+        customer_id=ctx.customer.id,
+        workflow_id=input.workflow_id,
+        dedupe_key=key,
+        channel=step.channel,
+        cart_id=ctx.cart.cart_id,
+        step_index=step.index,
+        template=step.template or None,
+        to_address=ctx.customer.address_for(step.channel),
+        subject=subject,
+        body=body,
+        discount_code=step.discount_code,
+        status=MessageStatus.HELD_OUT,
+        resolution="held out: the cart is in the cadence's holdout group",
+        created_at=input.at,
+        claimed_at=utcnow(),
+    )
+    session.add(message)
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent attempt recorded it first
+        await session.rollback()
+        winner = await message_by_key(session, key)
+        assert winner is not None
+        return _result_of_earlier_attempt(winner)
+    return SendStepResult(StepOutcome.SKIPPED, HELD_OUT_REASON, message_id=message.id)
 
 
 async def _require_cart(

@@ -135,12 +135,48 @@ class FrequencyCap(_Strict):
     per: Duration = timedelta(hours=24)
 
 
+MAX_HOLDOUT_PERCENT = 50.0
+MAX_ATTRIBUTION_WINDOW = timedelta(days=60)
+
+
+class AttributionWindows(_Strict):
+    """How long after a touch on each channel an order is still credited to it. A channel left
+    unset uses the cadence's ``attribution_window`` (7 days unless changed)."""
+
+    onsite: Duration | None = None
+    email: Duration | None = None
+    sms: Duration | None = None
+    voice: Duration | None = None
+    agent_call: Duration | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _bounded(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(minutes=1) <= value <= MAX_ATTRIBUTION_WINDOW:
+            raise ValueError("must be between 1m and 60d")
+        return value
+
+
 class CadenceIn(_Strict):
     """A retailer's cart-recovery journey."""
 
     abandon_after: Duration = Field(default=timedelta(minutes=30))
     expire_after: Duration = Field(default=timedelta(days=7))
-    attribution_window: Duration = Field(default=timedelta(days=7))
+    attribution_window: Duration = Field(
+        default=timedelta(days=7), description="For every channel not in `attribution_windows`."
+    )
+    attribution_windows: AttributionWindows = Field(
+        default_factory=AttributionWindows,
+        description='Per channel, e.g. {"email": "3d", "sms": "1d"}; unset channels use '
+        "`attribution_window`.",
+    )
+    holdout_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_HOLDOUT_PERCENT,
+        description="Share of carts (sticky per shopper) that get no Winback touch at all, to "
+        "measure true incremental lift. Precision 0.01; 0 turns the holdout off.",
+    )
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     frequency_cap: FrequencyCap | None = Field(default_factory=FrequencyCap)
     steps: list[CadenceStepIn] = Field(min_length=1, max_length=20)
@@ -151,6 +187,11 @@ class CadenceIn(_Strict):
         if not timedelta(seconds=10) <= value <= timedelta(days=1):
             raise ValueError("must be between 10s and 1d")
         return value
+
+    def window_for(self, channel: str) -> timedelta:
+        """The attribution window of a touch on ``channel``."""
+        chosen: timedelta | None = getattr(self.attribution_windows, channel, None)
+        return chosen if chosen is not None else self.attribution_window
 
     @field_validator("expire_after")
     @classmethod

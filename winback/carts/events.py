@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from winback.carts.attribution import TOUCH_STATUSES, attributed_touch
+from winback.carts.holdout import assign_group, decide_group
 from winback.carts.models import Cart, CartEvent
 from winback.customers.consent import set_consent
 from winback.customers.identity import (
@@ -56,13 +58,6 @@ CART_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 MAX_AMOUNT = 1e12  # per unit or order: keeps cart totals finite (a huge price made them inf)
 MAX_EVENT_AGE = timedelta(days=365)  # carts expire within 60 days; older dates are mistakes
 CONFUSION_ADD_REMOVE = 3  # this many removals in one cart reads as a shopper who cannot decide
-TOUCH_STATUSES = (
-    *MessageStatus.TOUCHED,
-    MessageStatus.PENDING,
-    MessageStatus.SHOWN,
-    MessageStatus.ACCEPTED,
-    MessageStatus.DISMISSED,
-)
 
 
 class _Strict(BaseModel):
@@ -139,6 +134,7 @@ class EventIdConflict(ValueError):
 class RecordedEvent:
     cart: Cart
     duplicate: bool
+    group_decided: bool = False  # this event decided the cart's holdout group
 
 
 STORE_ATTEMPTS = 5  # concurrent first events for one cart: each conflict lets one more through
@@ -173,6 +169,13 @@ async def store_event(
             recorded = await record_event(session, retailer=retailer, cart_id=cart_id, event=event)
             if also is not None:
                 also(recorded)
+                cart = recorded.cart
+                if recorded.group_decided and cart.customer_id is None and cart.visitor_hash:
+                    # An anonymous browser's first event: ``also`` only now told us the
+                    # browser, which is a better "same shopper" than the cart. Nothing has
+                    # been touched yet (this transaction has not committed).
+                    await assign_group(session, retailer, cart, None)
+                    session.add(cart)
             await session.commit()
             return recorded
         except (IntegrityError, OperationalError) as err:
@@ -254,9 +257,14 @@ async def record_event(
         if event.reply == "callback" and not finished:
             cart.callback_requested = True
 
+    decided = False
+    if cart.holdout_bucket is None and not cart.workflow_started:
+        customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
+        decided = await decide_group(session, retailer, cart, customer)
+
     session.add(cart)
     await session.flush()
-    return RecordedEvent(cart=cart, duplicate=False)
+    return RecordedEvent(cart=cart, duplicate=False, group_decided=decided)
 
 
 def _looks_confused(cart: Cart) -> bool:
@@ -301,32 +309,32 @@ async def _update_customer(
 
 
 async def _place_order(session: AsyncSession, cart: Cart, order: OrderIn, at: datetime) -> None:
-    """Marks the cart ordered and credits the last touch within the attribution window."""
+    """Marks the cart ordered and credits the last touch within its channel's attribution
+    window (``winback.carts.attribution``)."""
+    from winback.carts.cadence import CadenceIn, default_cadence
     from winback.carts.cadence_store import cadence_version  # avoids an import cycle at load
 
     cart.status = CartStatus.ORDERED
     cart.ordered_at, cart.order_id, cart.order_value = at, order.order_id, order.value
-    window = timedelta(days=7)
+    stored = None
     if cart.cadence_version is not None:
-        cadence = await cadence_version(
+        stored = await cadence_version(
             session, retailer_id=cart.retailer_id, version=cart.cadence_version
         )
-        if cadence is not None:
-            window = cadence.attribution_window
-    touch = (
+    cadence: CadenceIn = stored or default_cadence()
+    longest = max(cadence.window_for(channel) for channel in Channel)
+    touches = (
         await session.exec(
-            select(Message)
-            .where(
+            select(Message).where(
                 Message.retailer_id == cart.retailer_id,
                 Message.cart_id == cart.cart_id,
                 col(Message.status).in_(TOUCH_STATUSES),
                 col(Message.created_at) <= at,
-                col(Message.created_at) >= at - window,
+                col(Message.created_at) >= at - longest,
             )
-            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-            .limit(1)
         )
-    ).first()
+    ).all()
+    touch = attributed_touch(at, touches, cadence.window_for)
     if touch is not None:
         cart.recovered_step, cart.recovered_channel = touch.step_index, touch.channel
 
@@ -374,6 +382,7 @@ async def _record_nudge_reply(
                 Message.retailer_id == retailer_id,
                 Message.cart_id == cart_id,
                 Message.channel == "onsite",
+                Message.status != MessageStatus.HELD_OUT,  # never shown: nothing to answer
             )
             .order_by(col(Message.id).desc())
             .limit(1)

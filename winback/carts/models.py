@@ -46,6 +46,13 @@ class Cart(SQLModel, table=True):
     opted_out_at: datetime | None = utc_column()
 
     cadence_version: int | None = None
+    # The holdout: decided once, when the cart first could be touched (before its workflow
+    # starts), from a stable hash of the shopper (``winback.carts.holdout``). The bucket is
+    # 0..9999; the group is "treated" or "held_out" when the cadence held carts out then, and
+    # None when it did not (or the cart predates holdouts). Never recomputed, so a later change
+    # of ``holdout_percent`` reshuffles nobody.
+    holdout_bucket: int | None = None
+    holdout_group: str | None = Field(default=None, max_length=10, index=True)
     workflow_id: str | None = Field(default=None, max_length=300)
     workflow_started: bool = False
     contact_signalled: bool = False

@@ -7,17 +7,21 @@ data (the fourth comes with the agents' customer view).
 """
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from winback.carts.holdout import HELD_OUT, TREATED
+from winback.carts.lift import newcombe_difference
 from winback.carts.models import Cart
 from winback.customers.models import Customer
 from winback.messaging.models import Message
-from workflows.vocabulary import PROVIDER_CHANNELS, MessageStatus
+from workflows.vocabulary import PROVIDER_CHANNELS, CartStatus, MessageStatus
 
 FOLLOW_UP_CHANNELS = PROVIDER_CHANNELS
 DELIVERED = MessageStatus.TOUCHED
@@ -66,6 +70,41 @@ class RecoveredRevenueDay(BaseModel):
     revenue: float = 0.0
 
 
+class GroupFigures(BaseModel):
+    carts: int = Field(description="Carts of the group started in the period.")
+    conversions: int = Field(description="Of those, carts that ended in an order.")
+    conversion_rate: float
+    revenue: float = Field(description="Order value of those orders, attributed or not.")
+    revenue_per_cart: float
+
+
+class HoldoutFigures(BaseModel):
+    """Treated carts against the held-out ones: what Winback's touches really added. The
+    verdict and the lift come first: what a reader looks for."""
+
+    treated: GroupFigures
+    held_out: GroupFigures
+    verdict: Literal["significant", "not significant"] = Field(
+        description="Significant when the interval leaves out 0."
+    )
+    lift: float | None = Field(
+        description="Treated conversion rate - held-out conversion rate (0.04 = 4 points); "
+        "null while a group is empty."
+    )
+    lift_ci_low: float | None
+    lift_ci_high: float | None
+    incremental_revenue: float = Field(
+        description="(treated revenue per cart - held-out revenue per cart) x treated carts."
+    )
+    relative_lift: float | None = Field(description="lift / held-out conversion rate.")
+    confidence: float = 0.95
+    method: Literal["newcombe_hybrid_score"] = Field(
+        default="newcombe_hybrid_score",
+        description="Newcombe's (1998) hybrid score interval for a difference of proportions.",
+    )
+    messages_held_out: int = Field(description="Touches recorded for held-out carts, not sent.")
+
+
 class CartRecoveryReport(BaseModel):
     since: datetime
     until: datetime
@@ -89,9 +128,14 @@ class CartRecoveryReport(BaseModel):
         description="Recovered revenue per abandonment day, step and channel (recovered carts "
         "that were abandoned; an order before abandonment is credited to no day here).",
     )
+    holdout: HoldoutFigures | None = Field(
+        default=None, description="Only when carts of the period were in a holdout experiment."
+    )
 
 
 def _went_out(message: Message) -> bool:
+    if message.status == MessageStatus.HELD_OUT:
+        return False
     if message.channel == "agent_call":
         return message.status in AGENT_CALL_MADE
     return message.status in DELIVERED
@@ -162,11 +206,13 @@ async def cart_recovery_report(
         return step, chan
 
     for m in messages:
-        if m.status in DELIVERED or m.channel == "onsite":
+        if _touched(m):
             for f in figures(m.step_index, m.channel):
                 f.sent += 1
 
     abandoned = [c for c in carts if c.abandoned_at is not None]
+    # The credit decided when the order came in (``winback.carts.attribution``: the last touch
+    # within its channel's window, never a held-out record), from the cart's own cadence.
     recovered = [c for c in carts if c.recovered_channel is not None]
     for c in recovered:
         for f in figures(c.recovered_step, c.recovered_channel or ""):
@@ -183,11 +229,17 @@ async def cart_recovery_report(
             for m in by_cart[cart.cart_id]
         )
 
+    def nudged_on_site(cart: Cart) -> bool:
+        return any(m.channel == "onsite" and _touched(m) for m in by_cart[cart.cart_id])
+
     contacted_24h = [
         c for c in abandoned if sent_within(c, FOLLOW_UP_CHANNELS, timedelta(hours=24))
     ]
-    with_contact = [c for c in abandoned if c.customer_id in contactable]
-    nudged = [c for c in carts if any(m.channel == "onsite" for m in by_cart[c.cart_id])]
+    # The study scores how the retailer treats shoppers: carts held out on purpose are not in it.
+    with_contact = [
+        c for c in abandoned if c.customer_id in contactable and c.holdout_group != HELD_OUT
+    ]
+    nudged = [c for c in carts if nudged_on_site(c)]
     zone = ZoneInfo(timezone)
     days: dict[date, CartDay] = {}
     contacted_ids = {c.cart_id for c in contacted_24h}
@@ -224,12 +276,7 @@ async def cart_recovery_report(
         study_test=StudyTest(
             abandoned_with_contact=len(with_contact),
             nudged_on_site=_rate(
-                sum(
-                    1
-                    for c in with_contact
-                    if any(m.channel == "onsite" for m in by_cart[c.cart_id])
-                ),
-                len(with_contact),
+                sum(1 for c in with_contact if nudged_on_site(c)), len(with_contact)
             ),
             emailed_within_24h=_rate(
                 sum(1 for c in with_contact if sent_within(c, ("email",), timedelta(hours=24))),
@@ -250,4 +297,58 @@ async def cart_recovery_report(
             revenue_days.values(),
             key=lambda r: (r.day, r.step_index is None, r.step_index or 0, r.channel),
         ),
+        holdout=holdout_figures(carts, messages),
+    )
+
+
+def _touched(message: Message) -> bool:
+    """Counted as sent: went out, or an on-site nudge offered (never a held-out record)."""
+    if message.status == MessageStatus.HELD_OUT:
+        return False
+    return message.status in DELIVERED or message.channel == "onsite"
+
+
+def _group(carts: Sequence[Cart]) -> GroupFigures:
+    converted = [c for c in carts if c.status == CartStatus.ORDERED]
+    revenue = round(sum(c.order_value or 0.0 for c in converted), 2)
+    return GroupFigures(
+        carts=len(carts),
+        conversions=len(converted),
+        conversion_rate=_rate(len(converted), len(carts)),
+        revenue=revenue,
+        revenue_per_cart=round(revenue / len(carts), 4) if carts else 0.0,
+    )
+
+
+def holdout_figures(carts: Sequence[Cart], messages: Sequence[Message]) -> HoldoutFigures | None:
+    """Treated against held-out carts, by orders placed (attributed or not: the held-out carts
+    had no touch to attribute to, which is the point). None without an experiment."""
+    treated = [c for c in carts if c.holdout_group == TREATED]
+    held = [c for c in carts if c.holdout_group == HELD_OUT]
+    if not treated and not held:
+        return None
+    t, h = _group(treated), _group(held)
+    lift = low = high = relative = None
+    verdict: Literal["significant", "not significant"] = "not significant"
+    if treated and held:
+        interval = newcombe_difference(t.conversions, t.carts, h.conversions, h.carts)
+        lift = round(t.conversions / t.carts - h.conversions / h.carts, 6)
+        low, high = round(interval.low, 6), round(interval.high, 6)
+        if h.conversions:
+            relative = round(lift / (h.conversions / h.carts), 4)
+        if low > 0 or high < 0:
+            verdict = "significant"
+    per_cart_gain = (t.revenue / t.carts if t.carts else 0.0) - (
+        h.revenue / h.carts if h.carts else 0.0
+    )
+    return HoldoutFigures(
+        treated=t,
+        held_out=h,
+        messages_held_out=sum(1 for m in messages if m.status == MessageStatus.HELD_OUT),
+        incremental_revenue=round(per_cart_gain * t.carts, 2) if treated and held else 0.0,
+        lift=lift,
+        lift_ci_low=low,
+        lift_ci_high=high,
+        relative_lift=relative,
+        verdict=verdict,
     )

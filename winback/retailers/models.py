@@ -1,6 +1,7 @@
 """Retailers (the tenants) and their API keys."""
 
 import re
+import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,9 +104,16 @@ class RetailerUpdate(SQLModel):
         return check_country(value)
 
 
+def new_holdout_salt() -> str:
+    return secrets.token_hex(16)
+
+
 class Retailer(RetailerBase, table=True):
     id: str = Field(primary_key=True, max_length=40)
     webhook_secret: str = Field(max_length=100)
+    # Keys the holdout hash (winback.carts.holdout): secret, so nobody outside can tell which
+    # shoppers are held out, and per retailer, so the groups of two stores are unrelated.
+    holdout_salt: str | None = Field(default_factory=new_holdout_salt, max_length=64)
     created_at: datetime = utc_column(nullable=False, default_now=True)
 
 

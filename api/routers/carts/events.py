@@ -2,10 +2,10 @@
 
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from temporalio.service import RPCError
 
@@ -53,6 +53,11 @@ class CartPublic(BaseModel):
     recovered_step: int | None
     recovered_channel: str | None
     cadence_version: int | None
+    holdout_group: Literal["treated", "held_out"] | None = Field(
+        default=None,
+        description="The cart's holdout group, decided before its first touch; null when its "
+        "cadence held nothing out.",
+    )
     workflow_id: str | None
     customer_email: str | None = None
     customer_phone: str | None = None

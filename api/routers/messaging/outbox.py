@@ -7,6 +7,7 @@ from sqlmodel import col, select
 
 from api.deps import RetailerDep, SessionDep
 from winback.messaging.models import Message, MessagePublic
+from workflows.vocabulary import MessageStatus
 
 router = APIRouter(prefix="/v1/outbox", tags=["outbox"])
 
@@ -18,9 +19,18 @@ async def read_outbox(
     channel: Literal["onsite", "email", "sms", "voice", "agent_call"] | None = None,
     cart_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    held_out: Annotated[
+        bool,
+        Query(
+            description="List instead what the holdout group would have been sent (recorded, "
+            "never sent)."
+        ),
+    ] = False,
 ) -> list[MessagePublic]:
     """Messages sent to shoppers, newest first."""
     query = select(Message).where(Message.retailer_id == retailer.id)
+    is_held_out = col(Message.status) == MessageStatus.HELD_OUT
+    query = query.where(is_held_out if held_out else ~is_held_out)
     if channel:
         query = query.where(Message.channel == channel)
     if cart_id:
