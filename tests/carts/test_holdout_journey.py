@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from tests.carts.test_client_api import client_post, event, publishable_key, visitor
+from tests.carts.test_client_batch import beacon
 from tests.conftest import RetailerClient, Stack
 from tests.support.api import cart, eventually, pending_nudges, report
 from tests.support.helpers import ALL_CONSENT, cadence, items
@@ -145,3 +146,31 @@ async def test_an_anonymous_browser_keeps_one_group_across_its_carts(stack: Stac
     expected = holdout_bucket(shop.holdout_salt, retailer.id, f"visitor:{rows[0].visitor_hash}")
     assert [r.holdout_bucket for r in rows] == [expected, expected]
     assert rows[0].holdout_group == rows[1].holdout_group is not None
+
+
+async def test_a_beacon_batch_groups_a_cart_whose_nudge_it_makes_due(stack: Stack) -> None:
+    """The batch route's set-based path decides the group too, by the same rule: the exit
+    intent makes the nudge due, so the cart is grouped (by its browser) before any workflow."""
+    retailer = await stack.retailer()
+    await retailer.set_cadence(SHORT)
+    key, browser = await publishable_key(retailer), visitor()
+    body = {
+        "visitor": browser,
+        "events": [
+            {**event("item_added", items=items(30.0)), "cart_id": "b1"},  # not touchable yet
+            {**event("exit_intent"), "cart_id": "b1"},
+            {**event("activity", page="/p"), "cart_id": "b2"},  # never touchable: no group
+        ],
+    }
+    response = await beacon(stack, key, body)
+    assert response.status_code == 202, response.text
+    async with stack.sessions() as session:
+        shop = await session.get(Retailer, retailer.id)
+        rows = {
+            r.cart_id: r
+            for r in (await session.exec(select(Cart).where(Cart.retailer_id == retailer.id)))
+        }
+    assert shop is not None and shop.holdout_salt
+    expected = holdout_bucket(shop.holdout_salt, retailer.id, f"visitor:{rows['b1'].visitor_hash}")
+    assert rows["b1"].holdout_bucket == expected and rows["b1"].holdout_group in (HELD_OUT, TREATED)
+    assert rows["b2"].holdout_bucket is None and rows["b2"].holdout_group is None

@@ -31,6 +31,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlmodel.ext.asyncio.session import AsyncSession as ModelSession
 
 from winback.carts.events import (
     ACTIVITY_EVENTS,
@@ -42,6 +43,7 @@ from winback.carts.events import (
     is_write_conflict,
     pending_changes,
 )
+from winback.carts.holdout import decide_group
 from winback.carts.models import Cart, CartEvent
 from winback.platform.clock import utcnow
 from winback.platform.db import sqlite_writer
@@ -187,7 +189,7 @@ def changes_for(cart: dict[str, Any], event: CartEventIn, occurred_at: Any) -> d
 
 
 async def record_simple_event(
-    session: AsyncSession,
+    session: ModelSession,
     *,
     retailer: RetailerIdentity,
     cart_id: str,
@@ -245,7 +247,33 @@ async def record_simple_event(
             {"cart_pk": cart["id"], **{f"new_{c}": changes[c] for c in columns}},
         )
         cart.update(changes)
+        if becomes_touchable(cart, changes):
+            await decide_groups(session, retailer, [cart])
     return FastRecorded(CartRow.of(cart), duplicate=False)
+
+
+def becomes_touchable(cart: dict[str, Any], changes: dict[str, Any]) -> bool:
+    """This event made an ungrouped cart's on-site nudge due: its holdout group is decided now,
+    before any workflow hears of it (``holdout.decide_group``: once per cart)."""
+    return (
+        "nudge_reason" in changes
+        and cart["holdout_bucket"] is None
+        and not cart["workflow_started"]
+    )
+
+
+async def decide_groups(
+    session: ModelSession, retailer: RetailerIdentity, carts: Sequence[dict[str, Any]]
+) -> None:
+    """The holdout groups of carts that just became touchable: the one moment of a cart's life
+    that leaves the Core path (an ORM read of the row and its write), so that the held-out
+    guard and the report agree with the slow path's carts."""
+    for cart in carts:
+        row = await session.get(Cart, cart["id"], populate_existing=True)
+        if row is not None and await decide_group(session, retailer, row, None):
+            session.add(row)
+            await session.flush()
+            cart["holdout_bucket"], cart["holdout_group"] = row.holdout_bucket, row.holdout_group
 
 
 def needs_workflow(cart: CartRow) -> bool:
@@ -285,7 +313,7 @@ class BatchOutcome:
 
 
 async def record_simple_batch(
-    session: AsyncSession,
+    session: ModelSession,
     *,
     retailer: RetailerIdentity,
     events: Sequence[tuple[str, CartEventIn]],
@@ -365,6 +393,7 @@ async def record_simple_batch(
 
     refused: list[str] = []
     changed: dict[str, dict[str, Any]] = {}
+    touchable: dict[str, dict[str, Any]] = {}
     for i, (cart_id, event) in enumerate(events):
         cart = carts[cart_id]
         if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
@@ -380,6 +409,8 @@ async def record_simple_batch(
         cart.update(changes)
         changed.setdefault(cart_id, {}).update(changes)
         outcomes[i] = BatchOutcome("stored")
+        if becomes_touchable(cart, changes):
+            touchable[cart_id] = cart
     if refused:  # stored by the first statement, but not this browser's to write
         await conn.execute(
             EVENT.delete().where(EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(refused))
@@ -392,6 +423,8 @@ async def record_simple_batch(
         )
     for columns, params in by_columns.items():
         await conn.execute(_update_of(columns), params)
+    if touchable:
+        await decide_groups(session, retailer, list(touchable.values()))
     touched = [CartRow.of(carts[c]) for c in cart_ids if c in changed]
     return [o or BatchOutcome("rejected", "not recorded") for o in outcomes], touched
 

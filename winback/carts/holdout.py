@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from winback.carts.cadence_store import current_cadence
 from winback.carts.models import Cart
 from winback.customers.models import Customer
+from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows.vocabulary import CartStatus
 
@@ -60,7 +61,7 @@ def is_held_out(cart: Cart) -> bool:
 
 
 async def decide_group(
-    session: AsyncSession, retailer: Retailer, cart: Cart, customer: Customer | None
+    session: AsyncSession, retailer: RetailerIdentity, cart: Cart, customer: Customer | None
 ) -> bool:
     """Records the cart's bucket and group the first time it could be touched (once only);
     True if it did now."""
@@ -76,10 +77,13 @@ async def decide_group(
 
 
 async def assign_group(
-    session: AsyncSession, retailer: Retailer, cart: Cart, customer: Customer | None
+    session: AsyncSession, retailer: RetailerIdentity, cart: Cart, customer: Customer | None
 ) -> None:
     """Writes the bucket and group from the shopper's identity and the current cadence."""
     cadence = await current_cadence(session, retailer_id=retailer.id)
-    salt = retailer.holdout_salt or retailer.id
+    # The ingestion routes carry a cached ``RetailerRef`` (no salt): the row is read then, once
+    # per cart at most (the group is decided once).
+    row = retailer if isinstance(retailer, Retailer) else await session.get(Retailer, retailer.id)
+    salt = (row.holdout_salt if row is not None else None) or retailer.id
     cart.holdout_bucket = holdout_bucket(salt, retailer.id, shopper_identity(cart, customer))
     cart.holdout_group = group_for(cart.holdout_bucket, cadence.holdout_percent)
