@@ -46,11 +46,14 @@ async def test_the_cart_dashboard_shows_the_holdout_groups_and_the_lift(
 
     section = page.locator("#holdout")
     groups = page.get_by_role("table", name="Treated vs held-out carts")
-    await expect(groups.get_by_role("row", name="conversion rate 0.12 0.08")).to_be_visible()
-    await expect(groups.get_by_role("row", name="revenue per cart 6.0 4.0")).to_be_visible()
+    await expect(groups.get_by_role("row", name="Conversion rate 12.0 % 8.0 %")).to_be_visible()
+    await expect(groups.get_by_role("row", name="Revenue per cart 6.00 4.00")).to_be_visible()
     lift = page.get_by_role("table", name="The lift")
-    await expect(lift.get_by_role("row", name="incremental revenue 400.0")).to_be_visible()
-    await expect(lift.get_by_role("row", name="verdict not significant")).to_be_visible()
-    await expect(section).to_contain_text("newcombe_hybrid_score")
+    await expect(lift.get_by_role("row", name="Incremental revenue 400.00")).to_be_visible()
+    await expect(lift.get_by_role("row", name="Lift in conversion +4.0 pp")).to_be_visible()
+    await expect(section.locator("#holdout-verdict")).to_contain_text(
+        "(95% interval -2.0 pp to +10.0 pp): not significant, the difference may be noise."
+    )
+    await expect(section).to_contain_text("Newcombe")
     await section.scroll_into_view_if_needed()
     await section.screenshot(path=shot(tmp_path, "dashboard-holdout.png"))
