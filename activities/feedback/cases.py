@@ -1,15 +1,17 @@
 """Side effects of feedback cases: alerting the owner, the case's row, the follow-up survey."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messaging.notify import Recipient, notify
+from activities.messaging.sends import heartbeating
 from winback.customers.models import Customer
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.messaging.channels.router import Adapters
+from winback.messaging.reconcile import EVENT_GRACE
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory, session_scope
 from workflows.errors import ErrorType
@@ -17,13 +19,20 @@ from workflows.feedback.types import AlertOwnerInput, CaseChange, FollowUpSurvey
 
 
 class CaseActivities:
-    def __init__(self, sessions: SessionFactory, adapters: Adapters) -> None:
+    def __init__(
+        self, sessions: SessionFactory, adapters: Adapters, event_grace: timedelta = EVENT_GRACE
+    ) -> None:
         self._sessions = sessions
         self._adapters = adapters
+        self._event_grace = event_grace  # how long a crashed email waits for SendGrid's event
 
     @activity.defn
     async def alert_owner(self, input: AlertOwnerInput) -> list[str]:
         """Emails the case's owner at once; a hot case is also texted."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._alert_owner(input)
+
+    async def _alert_owner(self, input: AlertOwnerInput) -> list[str]:
         owner = Recipient(input.owner.name, input.owner.email, input.owner.phone)
         subject = f"[{input.severity.upper()}] New feedback case #{input.case_id}"
         body = f"{input.summary}\n\nCase {input.workflow_id} is open and waits for a contact."
@@ -40,6 +49,7 @@ class CaseActivities:
                 subject,
                 body,
                 input.at,
+                event_grace=self._event_grace,
             )
             sent.append("email")
         if owner.phone and (input.severity == "hot" or not owner.email):
@@ -53,6 +63,7 @@ class CaseActivities:
                 subject,
                 f"{subject}: {input.summary}",
                 input.at,
+                event_grace=self._event_grace,
             )
             sent.append("sms")
         return sent
@@ -71,6 +82,10 @@ class CaseActivities:
     @activity.defn
     async def send_follow_up_survey(self, input: FollowUpSurveyInput) -> str | None:
         """Asks the customer how it went, by email if they agreed to it, else by SMS."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._send_follow_up_survey(input)
+
+    async def _send_follow_up_survey(self, input: FollowUpSurveyInput) -> str | None:
         async with session_scope(self._sessions) as session:
             case = await _case(session, input.retailer_id, input.case_id)
             customer = await session.get(Customer, case.customer_id) if case.customer_id else None
@@ -95,6 +110,7 @@ class CaseActivities:
                     input.at,
                     customer_id=customer.id,
                     template="follow_up_survey",
+                    event_grace=self._event_grace,
                 )
                 return channel
         return None
@@ -102,6 +118,10 @@ class CaseActivities:
     @activity.defn
     async def thank_promoter(self, input: ThanksInput) -> str | None:
         """Thanks a promoter and asks for a review, on a channel they agreed to."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._thank_promoter(input)
+
+    async def _thank_promoter(self, input: ThanksInput) -> str | None:
         async with session_scope(self._sessions) as session:
             answer = await session.get(FeedbackAnswer, input.answer_id)
             customer = (
@@ -127,6 +147,7 @@ class CaseActivities:
                     input.at or utcnow(),
                     customer_id=customer.id,
                     template="promoter_thanks",
+                    event_grace=self._event_grace,
                 )
                 return channel
         return None

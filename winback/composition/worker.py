@@ -1,6 +1,7 @@
 """The Temporal worker: every workflow and activity on one task queue, wired to its dependencies."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -52,8 +53,9 @@ def activity_implementations(
     to its dependencies."""
     store = CartStoreActivities(sessions)
     messaging = MessagingActivities(sessions, adapters, settings, http)
-    inbox = TaskInboxActivities(sessions, adapters)
-    cases = CaseActivities(sessions, adapters)
+    grace = timedelta(seconds=settings.send_event_grace_seconds)
+    inbox = TaskInboxActivities(sessions, adapters, grace)
+    cases = CaseActivities(sessions, adapters, grace)
     return [
         store.refresh_cart,
         messaging.send_step,
