@@ -39,6 +39,7 @@ def build_worker(
         activities=activity_implementations(
             settings=settings, sessions=sessions, adapters=adapters, http=http
         ),
+        max_concurrent_activities=settings.worker_max_activities,
     )
 
 

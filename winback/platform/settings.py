@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+    worker_max_activities: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Activities one worker runs at once. Kept below the database pool (15 "
+        "connections on SQLite, 30 on PostgreSQL): past it, a burst of sends waited 30 s for a "
+        "connection, failed and backed off, and the cadence fell minutes behind; below it the "
+        "rest wait in Temporal's task queue, where no timeout runs.",
+    )
     redrive_every_seconds: float | None = Field(
         default=60,
         description="How often each worker tells cart workflows the changes they missed while "
