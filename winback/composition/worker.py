@@ -40,6 +40,7 @@ def build_worker(
             settings=settings, sessions=sessions, adapters=adapters, http=http
         ),
         max_concurrent_activities=settings.worker_max_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
     )
 
 

@@ -18,6 +18,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".winback")
     database_url: str = "sqlite+aiosqlite:///.winback/winback.db"
+    database_busy_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="SQLite: how long a write waits for another's lock before it fails; the API "
+        "then answers 503 with Retry-After, never 500.",
+    )
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -93,6 +100,15 @@ class Settings(BaseSettings):
     )
 
     worker_metrics_port: int | None = 9464
+    worker_max_workflow_tasks: int = Field(
+        default=8,
+        ge=2,
+        le=200,
+        description="Workflow tasks one worker runs at once. They share one Python interpreter: "
+        "at the SDK's default of 100 on a loaded 2-core machine each took over 10 s, timed out "
+        "and was run again (1,387 times in one fault benchmark), and the carts fell minutes "
+        "behind. The rest wait on the server, where their timeout has not started.",
+    )
     worker_max_activities: int = Field(
         default=10,
         ge=1,
