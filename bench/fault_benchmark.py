@@ -716,9 +716,33 @@ async def _count(
                 continue  # bought before the step was due: nothing to send
             report.lost += 1
 
+    from workflows.carts.cart_recovery import CartRecoveryWorkflow
+
     statuses: Counter[str] = Counter()
+    running: list[str] = []
     async for wf in client.list_workflows(f"WorkflowId STARTS_WITH 'cart-{retailer_id}-'"):
-        statuses[wf.status.name if wf.status else "UNKNOWN"] += 1
+        status = wf.status.name if wf.status else "UNKNOWN"
+        if status == "RUNNING":
+            running.append(wf.id)
+        else:
+            statuses[status] += 1
+    # A cart not bought ends at its expiry (1 h, the validator's floor), long after the run: a
+    # running workflow is fine if every follow-up is recorded and only that timer is left.
+    gate = asyncio.Semaphore(10)
+
+    async def classify(workflow_id: str) -> None:
+        handle = client.get_workflow_handle_for(CartRecoveryWorkflow.run, workflow_id)
+        kind = "RUNNING mid-cadence or no answer"
+        async with gate:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                state = await handle.query(
+                    CartRecoveryWorkflow.state, rpc_timeout=timedelta(seconds=10)
+                )
+                if {s.index for s in state.steps} >= set(FOLLOW_UPS) and state.next_step is None:
+                    kind = "RUNNING cadence done, until expiry"
+        statuses[kind] += 1
+
+    await asyncio.gather(*[classify(workflow_id) for workflow_id in running])
     report.workflow_statuses = dict(statuses)
 
 
