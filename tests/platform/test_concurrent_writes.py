@@ -3,7 +3,8 @@ for two PUTs of the same thing at once, and a 2xx only once committed; on both d
 
 Found by posting each write route's requests in bursts: two saves of a cadence (or alert
 rules) at once raced for the next version number, two PUTs of a new queue or template for its
-name, and the losers got ``409 ... retry it`` (10 of 12 cadence saves). A SQLite write lock held
+name, two first PUTs of a Shopify connection, and the losers got ``409 ... retry it`` (10 of
+12 cadence saves). A SQLite write lock held
 past the busy timeout ("database is locked") was a 500 outside the events route."""
 
 import asyncio
@@ -66,6 +67,24 @@ async def test_puts_of_one_new_template_at_once_all_succeed(stack: Stack) -> Non
     assert [a.status_code for a in answers] == [200] * BURST, [a.text for a in answers]
     mine = [t for t in (await retailer.get("/v1/templates")).json() if t["name"] == "promo"]
     assert len(mine) == 1 and mine[0]["body"] in {f"Hi {i}" for i in range(BURST)}
+
+
+async def test_first_puts_of_a_store_connection_at_once_all_succeed(stack: Stack) -> None:
+    retailer = await stack.retailer()
+
+    answers = await asyncio.gather(
+        *[
+            retailer.put(
+                "/v1/integrations/shopify",
+                {"shop_domain": "boots.myshopify.com", "webhook_secret": f"secret-{i:04d}"},
+            )
+            for i in range(BURST)
+        ]
+    )
+
+    assert [a.status_code for a in answers] == [200] * BURST, [a.text for a in answers]
+    read = await retailer.get("/v1/integrations/shopify")
+    assert read.json()["shop"] == "boots.myshopify.com"
 
 
 # --- SQLite's write lock held past the busy timeout -----------------------------------------
