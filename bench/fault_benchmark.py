@@ -27,6 +27,7 @@ at the end, also on Ctrl-C.
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -49,6 +50,8 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
@@ -77,6 +80,7 @@ class Config:
     step_gap_seconds: int = 3  # email at +gap, SMS at +2 gap, last email at +3 gap
     purchase_share: float = 0.2
     event_grace_seconds: float = 20.0  # WINBACK_SEND_EVENT_GRACE_SECONDS for the workers
+    provider_latency: float = 0.02  # seconds each fake provider call takes (a kill's window)
     timeout_seconds: float = 240.0  # for the carts to settle after the faults
     base_port: int = 8130
     seed: int = 9
@@ -115,8 +119,13 @@ class Delivery:
 class FakeProviders:
     """SendGrid's Mail Send and Twilio's Messages/Calls (create and list), logging every call."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(
+        self, port: int, sendgrid_key: ec.EllipticCurvePrivateKey, latency: float = 0.02
+    ) -> None:
         self.deliveries: list[Delivery] = []
+        self.latency = latency
+        self.sendgrid_key = sendgrid_key
+        self.event_urls: list[str] = []  # where SendGrid's event webhook posts (set once known)
         self.twilio: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         fakes = self
@@ -137,13 +146,15 @@ class FakeProviders:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(0.02)  # a provider takes a moment: a kill can land mid-call
+                time.sleep(fakes.latency)  # a provider takes a moment: a kill can land mid-call
                 if self.path == "/v3/mail/send":
                     mail = json.loads(raw)
                     p = mail["personalizations"][0]
                     ours = (p.get("custom_args") or {}).get("winback_message_id")
                     fakes._log(Delivery("email", p["to"][0]["email"], ours, time.time()))
-                    self._json(202, {}, {"X-Message-Id": uuid.uuid4().hex})
+                    sg_id = uuid.uuid4().hex
+                    self._json(202, {}, {"X-Message-Id": sg_id})
+                    fakes.post_event(p["to"][0]["email"], ours, sg_id)
                     return
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 kind = "sms" if self.path.endswith("/Messages.json") else "voice"
@@ -177,6 +188,39 @@ class FakeProviders:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def post_event(self, email: str, ours: str | None, sg_id: str) -> None:
+        """SendGrid's event webhook: a signed ``processed`` event carrying our message id (as
+        its custom_args), posted a moment later, resent until an API takes it."""
+
+        def post() -> None:
+            event = {
+                "event": "processed",
+                "email": email,
+                "timestamp": int(time.time()),
+                "sg_event_id": uuid.uuid4().hex,
+                "sg_message_id": f"{sg_id}.filter0001",
+                "winback_message_id": ours,
+            }
+            body = json.dumps([event]).encode()
+            for attempt in range(120):
+                time.sleep(0.5)
+                if not self.event_urls:
+                    continue
+                stamp = str(int(time.time()))
+                der = self.sendgrid_key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(der).decode(),
+                    "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+                }
+                url = self.event_urls[attempt % len(self.event_urls)]
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.post(url, content=body, headers=headers, timeout=10).is_success:
+                        return
+
+        if ours is not None:
+            threading.Thread(target=post, daemon=True).start()
 
     def _log(self, delivery: Delivery) -> None:
         with self._lock:
@@ -266,7 +310,11 @@ class Cluster:
             "WINBACK_SECRETS_KEY": Fernet.generate_key().decode(),
             "WINBACK_SEND_EVENT_GRACE_SECONDS": str(config.event_grace_seconds),
         }
+        self.sendgrid_key = ec.generate_private_key(ec.SECP256R1())
         if config.providers == "fakes":
+            der = self.sendgrid_key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             fake = f"http://127.0.0.1:{self.fakes_port}"
             base_env |= {
                 "WINBACK_SENDGRID_API_KEY": "SG.fault-bench",
@@ -275,6 +323,7 @@ class Cluster:
                 "WINBACK_TWILIO_AUTH_TOKEN": "fault-bench",
                 "WINBACK_TWILIO_FROM_NUMBER": "+15005550006",
                 "WINBACK_TWILIO_BASE_URL": fake,
+                "WINBACK_SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(der).decode(),
             }
         self.temporal = Process(
             "temporal",
@@ -448,7 +497,11 @@ async def run(config: Config, log: Any = print) -> Report:
     ) as tmp:
         workdir = Path(tmp)
         cluster = Cluster(config, workdir)
-        fakes = FakeProviders(cluster.fakes_port) if config.providers == "fakes" else None
+        fakes = (
+            FakeProviders(cluster.fakes_port, cluster.sendgrid_key, config.provider_latency)
+            if config.providers == "fakes"
+            else None
+        )
         with fakes or contextlib.nullcontext():
             try:
                 client = await cluster.start()
@@ -478,6 +531,11 @@ async def _journeys(
         headers={"X-Admin-Token": ADMIN_TOKEN},
     )
     front.headers = {"X-API-Key": created.json()["api_key"]}
+    if fakes is not None:
+        fakes.event_urls = [
+            f"http://127.0.0.1:{port}/v1/webhooks/sendgrid/{retailer_id}"
+            for port in cluster.api_ports
+        ]
     put = await front.request("PUT", "/v1/cadence", json=cadence(config), headers=front.headers)
     assert put.status_code == 201, put.text
 
@@ -789,6 +847,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path | None]:
     parser.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
     parser.add_argument("--event-grace", type=float, default=defaults.event_grace_seconds)
+    parser.add_argument(
+        "--provider-latency", type=float, default=defaults.provider_latency, metavar="SECONDS"
+    )
     parser.add_argument("--timeout", type=float, default=defaults.timeout_seconds)
     parser.add_argument("--base-port", type=int, default=defaults.base_port)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -803,6 +864,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path | None]:
         worker_kills=args.worker_kills,
         concurrency=args.concurrency,
         event_grace_seconds=args.event_grace,
+        provider_latency=args.provider_latency,
         timeout_seconds=args.timeout,
         base_port=args.base_port,
         seed=args.seed,
