@@ -366,6 +366,8 @@ class Cluster:
                 {
                     **base_env,
                     "WINBACK_API_PORT": str(api_port),
+                    # Each API its own metrics port (two on one port: the second died at start).
+                    "WINBACK_API_METRICS_PORT": str(port + (1, 8)[i]),
                     "WINBACK_API_HOST": "127.0.0.1",
                     "WINBACK_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
                 },
@@ -577,13 +579,38 @@ async def _journeys(
                 )
             ordered_at[cart_id] = time.time()
 
+    async def in_flight() -> int:
+        """Sends claimed and not yet answered (rows ``sending``): a kill now strands them."""
+        with contextlib.suppress(Exception):  # SQLite busy: call it none
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    text(
+                        "SELECT COUNT(*) FROM message WHERE retailer_id = :r AND status = 'sending'"
+                    ),
+                    {"r": retailer_id},
+                )
+                return int(found.scalar_one())
+        return 0
+
     async def kill_worker() -> None:
         """Kills a worker that is polling, restarts it, and waits until it polls again (on a
-        busy machine a start takes a while; a kill before then would test nothing)."""
+        busy machine a start takes a while; a kill before then would test nothing). With the
+        fakes, the kill waits (up to 8 s) for a send in flight, so that it lands between a
+        claim and its mark: right after a restart the worker is still replaying, and kills
+        there never stranded a send. The outbox has no such window (its claim is the send)."""
         worker = rng.choice(cluster.workers)
         polls = worker.ready_count(POLLING)
+        flying, give_up = 0, time.monotonic() + 8
+        if fakes is not None:
+            while (flying := await in_flight()) == 0 and time.monotonic() < give_up:
+                await asyncio.sleep(0.05)
+        else:
+            await asyncio.sleep(rng.uniform(1, 3))
         worker.kill()
-        report.faults.append(f"{time.monotonic() - t0:.0f}s SIGKILL {worker.name}")
+        report.faults.append(
+            f"{time.monotonic() - t0:.0f}s SIGKILL {worker.name}"
+            + (f" ({flying} in flight)" if fakes is not None else "")
+        )
         await asyncio.sleep(rng.uniform(0.3, 1.5))
         worker.start()
         deadline = time.monotonic() + 120
@@ -631,6 +658,7 @@ async def _journeys(
                     process.start()
 
     t0 = time.monotonic()
+    engine = make_engine(cluster.database_url)
     fault_task = asyncio.create_task(faults())
     supervisor = asyncio.create_task(supervise())
     try:
@@ -648,6 +676,7 @@ async def _journeys(
         fault_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await supervisor
+        await engine.dispose()
     await _count(config, cluster, client, retailer_id, n, ordered_at, states, fakes, report)
     await front.http.aclose()
 
@@ -843,7 +872,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path | None]:
     parser.add_argument("--providers", choices=["outbox", "fakes"], default=defaults.providers)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--workers", type=int, default=defaults.workers)
-    parser.add_argument("--apis", type=int, default=defaults.apis)
+    parser.add_argument("--apis", type=int, choices=[1, 2], default=defaults.apis)
     parser.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
     parser.add_argument("--event-grace", type=float, default=defaults.event_grace_seconds)
