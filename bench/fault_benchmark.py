@@ -153,8 +153,9 @@ class FakeProviders:
                     ours = (p.get("custom_args") or {}).get("winback_message_id")
                     fakes._log(Delivery("email", p["to"][0]["email"], ours, time.time()))
                     sg_id = uuid.uuid4().hex
-                    self._json(202, {}, {"X-Message-Id": sg_id})
+                    # Accepted: its event comes even if the caller dies before reading the 202.
                     fakes.post_event(p["to"][0]["email"], ours, sg_id)
+                    self._json(202, {}, {"X-Message-Id": sg_id})
                     return
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 kind = "sms" if self.path.endswith("/Messages.json") else "voice"
