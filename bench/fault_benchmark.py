@@ -52,7 +52,8 @@ import httpx
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import text
+from sqlalchemy import func, text
+from sqlmodel import col, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -581,16 +582,20 @@ async def _journeys(
             ordered_at[cart_id] = time.time()
 
     async def in_flight() -> int:
-        """Sends claimed and not yet answered (rows ``sending``): a kill now strands them."""
+        """Sends claimed in the last two seconds and not yet answered: a kill now strands
+        them. (Older ``sending`` rows were stranded by an earlier kill and wait for a retry to
+        settle them: counting those, kills after the first one targeted nothing.)"""
+        from winback.messaging.models import Message
+
+        since = datetime.now(UTC) - timedelta(seconds=2)
+        query = select(func.count()).where(
+            col(Message.retailer_id) == retailer_id,
+            col(Message.status) == "sending",
+            col(Message.claimed_at) > since,
+        )
         with contextlib.suppress(Exception):  # SQLite busy: call it none
             async with engine.connect() as conn:
-                found = await conn.execute(
-                    text(
-                        "SELECT COUNT(*) FROM message WHERE retailer_id = :r AND status = 'sending'"
-                    ),
-                    {"r": retailer_id},
-                )
-                return int(found.scalar_one())
+                return int((await conn.execute(query)).scalar_one())
         return 0
 
     async def kill_worker() -> None:
