@@ -1,5 +1,6 @@
 """Error responses in one place: bad input is a 4xx that says what is wrong, never a 500."""
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -8,7 +9,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
@@ -16,9 +17,12 @@ from temporalio.service import RPCError
 
 from api.body_limit import too_large
 from winback.carts.events import EventIdConflict
+from winback.platform.db import is_write_conflict
 from winback.platform.errors import InputFieldError
 from winback.tasks.commands import TaskNoLongerOpen, UpdateUnconfirmed
 from workflows.errors import ErrorType
+
+log = logging.getLogger(__name__)
 
 # Why a workflow refused an agent's change (the ``type`` of the validator's ApplicationError).
 # A type not listed here is still a refusal of the change as it stands: 409.
@@ -56,7 +60,8 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid input; `errors` names each field",
     429: "Too many requests; see `Retry-After`",
-    503: "A dependency (the workflow service) is unavailable; retry",
+    503: "A dependency (the workflow service, the database) is busy or unavailable; retry "
+    "after `Retry-After` seconds",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in _DESCRIPTIONS.items()
@@ -117,6 +122,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
         return error_response(
             status.HTTP_409_CONFLICT, "conflicts with a concurrent or earlier request; retry it"
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite's write lock held past the busy timeout ("database is locked"), a PostgreSQL
+        # deadlock, or the database unreachable. The failed transaction was rolled back (a 2xx
+        # comes only after the commit), and every route that commits in steps is safe to send
+        # again (an event or answer id, a task command that answers with the applied result;
+        # a task change whose mirror write fails says so itself, see UpdateUnconfirmed).
+        busy = is_write_conflict(exc)
+        log.warning("database %s: %s", "busy" if busy else "error", exc.orig)
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the database is {'busy with other writes' if busy else 'unavailable'}; "
+            "this request may be sent again after Retry-After seconds",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(DataError)

@@ -58,7 +58,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(
+            settings.database_url, busy_timeout=settings.database_busy_timeout_seconds
+        )
         app.state.sessions = make_session_factory(engine)
         app.state.temporal = temporal or await connect(
             settings.temporal_address,

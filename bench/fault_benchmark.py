@@ -27,6 +27,7 @@ at the end, also on Ctrl-C.
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -49,7 +50,10 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import func, text
+from sqlmodel import col, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -77,6 +81,7 @@ class Config:
     step_gap_seconds: int = 3  # email at +gap, SMS at +2 gap, last email at +3 gap
     purchase_share: float = 0.2
     event_grace_seconds: float = 20.0  # WINBACK_SEND_EVENT_GRACE_SECONDS for the workers
+    provider_latency: float = 0.02  # seconds each fake provider call takes (a kill's window)
     timeout_seconds: float = 240.0  # for the carts to settle after the faults
     base_port: int = 8130
     seed: int = 9
@@ -115,8 +120,13 @@ class Delivery:
 class FakeProviders:
     """SendGrid's Mail Send and Twilio's Messages/Calls (create and list), logging every call."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(
+        self, port: int, sendgrid_key: ec.EllipticCurvePrivateKey, latency: float = 0.02
+    ) -> None:
         self.deliveries: list[Delivery] = []
+        self.latency = latency
+        self.sendgrid_key = sendgrid_key
+        self.event_urls: list[str] = []  # where SendGrid's event webhook posts (set once known)
         self.twilio: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         fakes = self
@@ -137,13 +147,16 @@ class FakeProviders:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(0.02)  # a provider takes a moment: a kill can land mid-call
+                time.sleep(fakes.latency)  # a provider takes a moment: a kill can land mid-call
                 if self.path == "/v3/mail/send":
                     mail = json.loads(raw)
                     p = mail["personalizations"][0]
                     ours = (p.get("custom_args") or {}).get("winback_message_id")
                     fakes._log(Delivery("email", p["to"][0]["email"], ours, time.time()))
-                    self._json(202, {}, {"X-Message-Id": uuid.uuid4().hex})
+                    sg_id = uuid.uuid4().hex
+                    # Accepted: its event comes even if the caller dies before reading the 202.
+                    fakes.post_event(p["to"][0]["email"], ours, sg_id)
+                    self._json(202, {}, {"X-Message-Id": sg_id})
                     return
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 kind = "sms" if self.path.endswith("/Messages.json") else "voice"
@@ -177,6 +190,39 @@ class FakeProviders:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def post_event(self, email: str, ours: str | None, sg_id: str) -> None:
+        """SendGrid's event webhook: a signed ``processed`` event carrying our message id (as
+        its custom_args), posted a moment later, resent until an API takes it."""
+
+        def post() -> None:
+            event = {
+                "event": "processed",
+                "email": email,
+                "timestamp": int(time.time()),
+                "sg_event_id": uuid.uuid4().hex,
+                "sg_message_id": f"{sg_id}.filter0001",
+                "winback_message_id": ours,
+            }
+            body = json.dumps([event]).encode()
+            for attempt in range(120):
+                time.sleep(0.5)
+                if not self.event_urls:
+                    continue
+                stamp = str(int(time.time()))
+                der = self.sendgrid_key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(der).decode(),
+                    "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+                }
+                url = self.event_urls[attempt % len(self.event_urls)]
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.post(url, content=body, headers=headers, timeout=10).is_success:
+                        return
+
+        if ours is not None:
+            threading.Thread(target=post, daemon=True).start()
 
     def _log(self, delivery: Delivery) -> None:
         with self._lock:
@@ -266,7 +312,11 @@ class Cluster:
             "WINBACK_SECRETS_KEY": Fernet.generate_key().decode(),
             "WINBACK_SEND_EVENT_GRACE_SECONDS": str(config.event_grace_seconds),
         }
+        self.sendgrid_key = ec.generate_private_key(ec.SECP256R1())
         if config.providers == "fakes":
+            der = self.sendgrid_key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             fake = f"http://127.0.0.1:{self.fakes_port}"
             base_env |= {
                 "WINBACK_SENDGRID_API_KEY": "SG.fault-bench",
@@ -275,6 +325,7 @@ class Cluster:
                 "WINBACK_TWILIO_AUTH_TOKEN": "fault-bench",
                 "WINBACK_TWILIO_FROM_NUMBER": "+15005550006",
                 "WINBACK_TWILIO_BASE_URL": fake,
+                "WINBACK_SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(der).decode(),
             }
         self.temporal = Process(
             "temporal",
@@ -317,6 +368,8 @@ class Cluster:
                 {
                     **base_env,
                     "WINBACK_API_PORT": str(api_port),
+                    # Each API its own metrics port (two on one port: the second died at start).
+                    "WINBACK_API_METRICS_PORT": str(port + (1, 8)[i]),
                     "WINBACK_API_HOST": "127.0.0.1",
                     "WINBACK_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
                 },
@@ -448,7 +501,11 @@ async def run(config: Config, log: Any = print) -> Report:
     ) as tmp:
         workdir = Path(tmp)
         cluster = Cluster(config, workdir)
-        fakes = FakeProviders(cluster.fakes_port) if config.providers == "fakes" else None
+        fakes = (
+            FakeProviders(cluster.fakes_port, cluster.sendgrid_key, config.provider_latency)
+            if config.providers == "fakes"
+            else None
+        )
         with fakes or contextlib.nullcontext():
             try:
                 client = await cluster.start()
@@ -478,6 +535,11 @@ async def _journeys(
         headers={"X-Admin-Token": ADMIN_TOKEN},
     )
     front.headers = {"X-API-Key": created.json()["api_key"]}
+    if fakes is not None:
+        fakes.event_urls = [
+            f"http://127.0.0.1:{port}/v1/webhooks/sendgrid/{retailer_id}"
+            for port in cluster.api_ports
+        ]
     put = await front.request("PUT", "/v1/cadence", json=cadence(config), headers=front.headers)
     assert put.status_code == 201, put.text
 
@@ -519,13 +581,42 @@ async def _journeys(
                 )
             ordered_at[cart_id] = time.time()
 
+    async def in_flight() -> int:
+        """Sends claimed in the last two seconds and not yet answered: a kill now strands
+        them. (Older ``sending`` rows were stranded by an earlier kill and wait for a retry to
+        settle them: counting those, kills after the first one targeted nothing.)"""
+        from winback.messaging.models import Message
+
+        since = datetime.now(UTC) - timedelta(seconds=2)
+        query = select(func.count()).where(
+            col(Message.retailer_id) == retailer_id,
+            col(Message.status) == "sending",
+            col(Message.claimed_at) > since,
+        )
+        with contextlib.suppress(Exception):  # SQLite busy: call it none
+            async with engine.connect() as conn:
+                return int((await conn.execute(query)).scalar_one())
+        return 0
+
     async def kill_worker() -> None:
         """Kills a worker that is polling, restarts it, and waits until it polls again (on a
-        busy machine a start takes a while; a kill before then would test nothing)."""
+        busy machine a start takes a while; a kill before then would test nothing). With the
+        fakes, the kill waits (up to 8 s) for a send in flight, so that it lands between a
+        claim and its mark: right after a restart the worker is still replaying, and kills
+        there never stranded a send. The outbox has no such window (its claim is the send)."""
         worker = rng.choice(cluster.workers)
         polls = worker.ready_count(POLLING)
+        flying, give_up = 0, time.monotonic() + 8
+        if fakes is not None:
+            while (flying := await in_flight()) == 0 and time.monotonic() < give_up:
+                await asyncio.sleep(0.05)
+        else:
+            await asyncio.sleep(rng.uniform(1, 3))
         worker.kill()
-        report.faults.append(f"{time.monotonic() - t0:.0f}s SIGKILL {worker.name}")
+        report.faults.append(
+            f"{time.monotonic() - t0:.0f}s SIGKILL {worker.name}"
+            + (f" ({flying} in flight)" if fakes is not None else "")
+        )
         await asyncio.sleep(rng.uniform(0.3, 1.5))
         worker.start()
         deadline = time.monotonic() + 120
@@ -573,6 +664,7 @@ async def _journeys(
                     process.start()
 
     t0 = time.monotonic()
+    engine = make_engine(cluster.database_url)
     fault_task = asyncio.create_task(faults())
     supervisor = asyncio.create_task(supervise())
     try:
@@ -590,6 +682,7 @@ async def _journeys(
         fault_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await supervisor
+        await engine.dispose()
     await _count(config, cluster, client, retailer_id, n, ordered_at, states, fakes, report)
     await front.http.aclose()
 
@@ -623,14 +716,19 @@ async def _settle(
         await engine.dispose()
     await asyncio.sleep(3)  # a bought cart's last in-flight step lands
     states: dict[str, Any] = {}
-    for cart_id in sorted(pending):
+    gate = asyncio.Semaphore(10)  # one at a time took 10 s per unanswered cart
+
+    async def ask(cart_id: str) -> None:
         handle = client.get_workflow_handle_for(
             CartRecoveryWorkflow.run, f"cart-{retailer_id}-{cart_id}"
         )
-        with contextlib.suppress(RPCError, WorkflowQueryFailedError):
-            states[cart_id] = await handle.query(
-                CartRecoveryWorkflow.state, rpc_timeout=timedelta(seconds=10)
-            )
+        async with gate:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                states[cart_id] = await handle.query(
+                    CartRecoveryWorkflow.state, rpc_timeout=timedelta(seconds=10)
+                )
+
+    await asyncio.gather(*[ask(cart_id) for cart_id in sorted(pending)])
     log(f"settled; {len(pending)} carts never settled their cadence")
     for cart_id in sorted(pending)[:5]:
         state = states.get(cart_id)
@@ -711,9 +809,33 @@ async def _count(
                 continue  # bought before the step was due: nothing to send
             report.lost += 1
 
+    from workflows.carts.cart_recovery import CartRecoveryWorkflow
+
     statuses: Counter[str] = Counter()
+    running: list[str] = []
     async for wf in client.list_workflows(f"WorkflowId STARTS_WITH 'cart-{retailer_id}-'"):
-        statuses[wf.status.name if wf.status else "UNKNOWN"] += 1
+        status = wf.status.name if wf.status else "UNKNOWN"
+        if status == "RUNNING":
+            running.append(wf.id)
+        else:
+            statuses[status] += 1
+    # A cart not bought ends at its expiry (1 h, the validator's floor), long after the run: a
+    # running workflow is fine if every follow-up is recorded and only that timer is left.
+    gate = asyncio.Semaphore(10)
+
+    async def classify(workflow_id: str) -> None:
+        handle = client.get_workflow_handle_for(CartRecoveryWorkflow.run, workflow_id)
+        kind = "RUNNING mid-cadence or no answer"
+        async with gate:
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                state = await handle.query(
+                    CartRecoveryWorkflow.state, rpc_timeout=timedelta(seconds=10)
+                )
+                if {s.index for s in state.steps} >= set(FOLLOW_UPS) and state.next_step is None:
+                    kind = "RUNNING cadence done, until expiry"
+        statuses[kind] += 1
+
+    await asyncio.gather(*[classify(workflow_id) for workflow_id in running])
     report.workflow_statuses = dict(statuses)
 
 
@@ -756,10 +878,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path | None]:
     parser.add_argument("--providers", choices=["outbox", "fakes"], default=defaults.providers)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--workers", type=int, default=defaults.workers)
-    parser.add_argument("--apis", type=int, default=defaults.apis)
+    parser.add_argument("--apis", type=int, choices=[1, 2], default=defaults.apis)
     parser.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
     parser.add_argument("--event-grace", type=float, default=defaults.event_grace_seconds)
+    parser.add_argument(
+        "--provider-latency", type=float, default=defaults.provider_latency, metavar="SECONDS"
+    )
     parser.add_argument("--timeout", type=float, default=defaults.timeout_seconds)
     parser.add_argument("--base-port", type=int, default=defaults.base_port)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -774,6 +899,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, Path | None]:
         worker_kills=args.worker_kills,
         concurrency=args.concurrency,
         event_grace_seconds=args.event_grace,
+        provider_latency=args.provider_latency,
         timeout_seconds=args.timeout,
         base_port=args.base_port,
         seed=args.seed,

@@ -27,3 +27,8 @@ NOTIFY_RETRY = RetryPolicy(
         ErrorType.UNKNOWN_CASE,
     ],
 )
+
+# The activities that notify heartbeat every second: a killed worker's attempt is retried after
+# this, not after its whole start-to-close timeout (timeouts are not part of the replayed
+# commands, so running workflows pick this up safely; tests/replay checks it).
+NOTIFY_HEARTBEAT_TIMEOUT = timedelta(seconds=10)

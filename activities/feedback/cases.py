@@ -1,6 +1,6 @@
 """Side effects of feedback cases: alerting the owner, the case's row, the follow-up survey."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -8,10 +8,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.feedback.surveys import send_invite
 from activities.messaging.notify import Recipient, notify
+from activities.messaging.sends import heartbeating
 from winback.customers.models import Customer
 from winback.feedback.models import FeedbackAnswer, FeedbackCase
 from winback.feedback.surveys import create_invite
 from winback.messaging.channels.router import Adapters
+from winback.messaging.reconcile import EVENT_GRACE
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory, session_scope
 from winback.platform.settings import Settings, get_settings
@@ -22,15 +24,24 @@ from workflows.feedback.types import AlertOwnerInput, CaseChange, FollowUpSurvey
 
 class CaseActivities:
     def __init__(
-        self, sessions: SessionFactory, adapters: Adapters, settings: Settings | None = None
+        self,
+        sessions: SessionFactory,
+        adapters: Adapters,
+        settings: Settings | None = None,
+        event_grace: timedelta = EVENT_GRACE,
     ) -> None:
         self._sessions = sessions
         self._adapters = adapters
         self._settings = settings or get_settings()  # the survey links' base URL and secret
+        self._event_grace = event_grace  # how long a crashed email waits for SendGrid's event
 
     @activity.defn
     async def alert_owner(self, input: AlertOwnerInput) -> list[str]:
         """Emails the case's owner at once; a hot case is also texted."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._alert_owner(input)
+
+    async def _alert_owner(self, input: AlertOwnerInput) -> list[str]:
         owner = Recipient(input.owner.name, input.owner.email, input.owner.phone)
         subject = f"[{input.severity.upper()}] New feedback case #{input.case_id}"
         body = f"{input.summary}\n\nCase {input.workflow_id} is open and waits for a contact."
@@ -47,6 +58,7 @@ class CaseActivities:
                 subject,
                 body,
                 input.at,
+                event_grace=self._event_grace,
             )
             sent.append("email")
         if owner.phone and (input.severity == "hot" or not owner.email):
@@ -60,6 +72,7 @@ class CaseActivities:
                 subject,
                 f"{subject}: {input.summary}",
                 input.at,
+                event_grace=self._event_grace,
             )
             sent.append("sms")
         return sent
@@ -80,6 +93,10 @@ class CaseActivities:
         """Asks the customer how it went, by email if they agreed to it, else by SMS, with a
         signed link to the hosted survey (an SMS can also be answered with the score). The
         answer comes back linked to the case (``follow_up_of``)."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._send_follow_up_survey(input)
+
+    async def _send_follow_up_survey(self, input: FollowUpSurveyInput) -> str | None:
         key = f"{input.workflow_id}/follow-up-survey"
         async with session_scope(self._sessions) as session:
             case = await _case(session, input.retailer_id, input.case_id)
@@ -124,6 +141,10 @@ class CaseActivities:
     @activity.defn
     async def thank_promoter(self, input: ThanksInput) -> str | None:
         """Thanks a promoter and asks for a review, on a channel they agreed to."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._thank_promoter(input)
+
+    async def _thank_promoter(self, input: ThanksInput) -> str | None:
         async with session_scope(self._sessions) as session:
             answer = await session.get(FeedbackAnswer, input.answer_id)
             customer = (
@@ -149,6 +170,7 @@ class CaseActivities:
                     input.at or utcnow(),
                     customer_id=customer.id,
                     template="promoter_thanks",
+                    event_grace=self._event_grace,
                 )
                 return channel
         return None

@@ -5,6 +5,8 @@ Exactly once per invite, through ``notify`` (a claimed dedupe key before the pro
 Consent is checked at the moment of sending: a customer who opted out since is not asked.
 """
 
+from datetime import timedelta
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -71,6 +73,7 @@ async def send_invite(
         customer_id=customer.id,
         template=template,
         twiml=twiml,
+        event_grace=timedelta(seconds=settings.send_event_grace_seconds),
     )
     return channel
 

@@ -235,46 +235,17 @@ class MessagingActivities:
     ) -> SendStepResult | None:
         """An earlier attempt claimed this step and never recorded the provider's answer (its
         worker died). Decides from the provider's side; None means: send it again now."""
-        now = utcnow()
-        try:
-            verdict = await settle(
-                session,
-                adapter=adapter,
-                row=row,
-                outgoing=outgoing,
-                now=now,
-                last_attempt=_last_attempt(),
-                event_grace=timedelta(seconds=self._settings.send_event_grace_seconds),
-            )
-        except TransientSendError as err:
-            raise ApplicationError(
-                f"{adapter.name} could not be asked about an interrupted send: {err}",
-                type=ErrorType.SEND_UNSETTLED,
-            ) from err
-        if verdict.action == "wait":
-            raise ApplicationError(verdict.reason, type=ErrorType.SEND_UNSETTLED)
-        if verdict.action == "sent":
-            receipt = verdict.receipt
-            row.status, row.resolution = MessageStatus.SENT, verdict.reason
-            row.provider = receipt.provider if receipt else adapter.name
-            row.provider_message_id = receipt.provider_message_id if receipt else None
-            row.sent_at = row.created_at
-            session.add(row)
-            log.info("message %s settled: %s", row.id, verdict.reason)
-            return SendStepResult(StepOutcome.SENT, verdict.reason, message_id=row.id)
-        if is_final(ctx.cart.status):
-            # Bought or opted out since the crashed attempt: better one lost reminder than a
-            # reminder after the purchase.
-            reason = f"not sent again: the cart is {ctx.cart.status} since a crashed attempt"
-            row.status, row.resolution, row.error = MessageStatus.FAILED, reason, reason
-            session.add(row)
-            return SendStepResult(StepOutcome.STOPPED, ctx.cart.status, message_id=row.id)
-        if not await retake(session, row=row, now=now, reason=verdict.reason):
-            raise ApplicationError(
-                "another attempt is settling this send", type=ErrorType.SEND_UNSETTLED
-            )
-        log.warning("message %s: %s", row.id, verdict.reason)
-        return None
+        # Bought or opted out since the crashed attempt: better one lost reminder than a
+        # reminder after the purchase.
+        stopped = ctx.cart.status if is_final(ctx.cart.status) else None
+        return await settle_stale_claim(
+            session,
+            adapter=adapter,
+            row=row,
+            outgoing=outgoing,
+            event_grace=timedelta(seconds=self._settings.send_event_grace_seconds),
+            stopped_by=stopped,
+        )
 
     def _outgoing(self, ctx: CartContext, step: StepSpec, message: Message) -> OutgoingMessage:
         assert message.id is not None and ctx.customer is not None
@@ -443,6 +414,63 @@ class MessagingActivities:
             raise ApplicationError(
                 f"webhook {url} answered {response.status_code}", type=ErrorType.WEBHOOK_FAILED
             )
+
+
+async def settle_stale_claim(
+    session: AsyncSession,
+    *,
+    adapter: ChannelAdapter,
+    row: Message,
+    outgoing: OutgoingMessage,
+    event_grace: timedelta,
+    stopped_by: str | None = None,
+) -> SendStepResult | None:
+    """Settles a claim an earlier attempt left ``sending`` (its worker died between the claim
+    and the mark), from the provider's side: found there, the row is marked sent and that is
+    the result; not there, the claim is retaken and None means "send it again now". Too young
+    to judge, or retaken by another attempt meanwhile: a retryable ``SendUnsettled``.
+
+    ``stopped_by`` (a cart that is bought or opted out) turns a resend into a failed row with
+    that reason: shared by the cadence's sends and the notifications, so a killed worker
+    strands neither in ``sending``."""
+    now = utcnow()
+    try:
+        verdict = await settle(
+            session,
+            adapter=adapter,
+            row=row,
+            outgoing=outgoing,
+            now=now,
+            last_attempt=_last_attempt(),
+            event_grace=event_grace,
+        )
+    except TransientSendError as err:
+        raise ApplicationError(
+            f"{adapter.name} could not be asked about an interrupted send: {err}",
+            type=ErrorType.SEND_UNSETTLED,
+        ) from err
+    if verdict.action == "wait":
+        raise ApplicationError(verdict.reason, type=ErrorType.SEND_UNSETTLED)
+    if verdict.action == "sent":
+        receipt = verdict.receipt
+        row.status, row.resolution = MessageStatus.SENT, verdict.reason
+        row.provider = receipt.provider if receipt else adapter.name
+        row.provider_message_id = receipt.provider_message_id if receipt else None
+        row.sent_at = row.created_at
+        session.add(row)
+        log.info("message %s settled: %s", row.id, verdict.reason)
+        return SendStepResult(StepOutcome.SENT, verdict.reason, message_id=row.id)
+    if stopped_by is not None:
+        reason = f"not sent again: the cart is {stopped_by} since a crashed attempt"
+        row.status, row.resolution, row.error = MessageStatus.FAILED, reason, reason
+        session.add(row)
+        return SendStepResult(StepOutcome.STOPPED, stopped_by, message_id=row.id)
+    if not await retake(session, row=row, now=now, reason=verdict.reason):
+        raise ApplicationError(
+            "another attempt is settling this send", type=ErrorType.SEND_UNSETTLED
+        )
+    log.warning("message %s: %s", row.id, verdict.reason)
+    return None
 
 
 async def deliver(

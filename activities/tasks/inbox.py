@@ -5,6 +5,7 @@ notify people (supervisors, holders) through the same channel adapters as shoppe
 """
 
 import logging
+from datetime import timedelta
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,10 +13,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messaging.notify import Recipient, notify
+from activities.messaging.sends import heartbeating
 from winback.carts.context import load_cart_context
 from winback.customers.models import Customer
 from winback.feedback.models import FeedbackCase
 from winback.messaging.channels.router import Adapters
+from winback.messaging.reconcile import EVENT_GRACE
 from winback.platform.db import SessionFactory, session_scope
 from winback.tasks.agent_models import Agent, Queue
 from winback.tasks.models import Escalation, HumanTask
@@ -34,9 +37,12 @@ log = logging.getLogger(__name__)
 
 
 class TaskInboxActivities:
-    def __init__(self, sessions: SessionFactory, adapters: Adapters) -> None:
+    def __init__(
+        self, sessions: SessionFactory, adapters: Adapters, event_grace: timedelta = EVENT_GRACE
+    ) -> None:
         self._sessions = sessions
         self._adapters = adapters
+        self._event_grace = event_grace  # how long a crashed email waits for SendGrid's event
 
     @activity.defn
     async def open_task(self, input: OpenTaskInput) -> OpenTaskResult:
@@ -123,6 +129,10 @@ class TaskInboxActivities:
         """Raises the task's priority, moves it on if its queue says so, and tells the next
         person up: the case's escalation chain if it has one, else the queue's supervisor.
         Every escalation is recorded."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._escalate_task(input)
+
+    async def _escalate_task(self, input: EscalateTaskInput) -> EscalateTaskResult:
         async with session_scope(self._sessions) as session:
             task = await _task(session, input.task_id)
             queue = await _queue(session, input.retailer_id, task.queue)
@@ -186,6 +196,10 @@ class TaskInboxActivities:
     @activity.defn
     async def remind_task(self, input: RemindTaskInput) -> None:
         """Reminds the holder (or, if nobody holds it, the queue's supervisor) of the due time."""
+        async with heartbeating():  # a killed worker's attempt is retried within seconds
+            return await self._remind_task(input)
+
+    async def _remind_task(self, input: RemindTaskInput) -> None:
         async with session_scope(self._sessions) as session:
             task = await _task(session, input.task_id)
             queue = await _queue(session, input.retailer_id, task.queue)
@@ -217,6 +231,7 @@ class TaskInboxActivities:
             subject,
             body,
             input.at,
+            event_grace=self._event_grace,
         ):
             log.warning("%s has no email or phone to notify", who.name)
             return False

@@ -31,6 +31,7 @@ from winback.customers.identity import (
 from winback.customers.models import Customer
 from winback.messaging.models import Message, Suppression
 from winback.platform.clock import as_utc, utcnow
+from winback.platform.db import WRITE_ATTEMPTS, is_write_conflict
 from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows.vocabulary import (
@@ -137,16 +138,7 @@ class RecordedEvent:
     group_decided: bool = False  # this event decided the cart's holdout group
 
 
-STORE_ATTEMPTS = 5  # concurrent first events for one cart: each conflict lets one more through
-
-
-def is_write_conflict(err: Exception) -> bool:
-    """A concurrent writer won: a unique key it inserted first, SQLite's snapshot that moved
-    under us ("database is locked" without waiting), a PostgreSQL deadlock. Retrying sees it."""
-    if isinstance(err, IntegrityError):
-        return True
-    text = str(getattr(err, "orig", err)).lower()
-    return isinstance(err, OperationalError) and ("locked" in text or "deadlock" in text)
+STORE_ATTEMPTS = WRITE_ATTEMPTS
 
 
 async def store_event(

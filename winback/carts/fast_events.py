@@ -40,13 +40,12 @@ from winback.carts.events import (
     STORE_ATTEMPTS,
     CartEventIn,
     EventIdConflict,
-    is_write_conflict,
     pending_changes,
 )
 from winback.carts.holdout import decide_group
 from winback.carts.models import Cart, CartEvent
 from winback.platform.clock import utcnow
-from winback.platform.db import sqlite_writer
+from winback.platform.db import is_write_conflict, sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from workflows.vocabulary import CartStatus
 

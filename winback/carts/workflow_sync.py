@@ -28,12 +28,11 @@ from winback.carts.events import (
     STORE_ATTEMPTS,
     PendingChanges,
     has_contact,
-    is_write_conflict,
     pending_changes,
 )
 from winback.carts.models import Cart
 from winback.customers.models import Customer
-from winback.platform.db import sqlite_writer
+from winback.platform.db import is_write_conflict, sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows import search_attributes as sa

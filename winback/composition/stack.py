@@ -25,7 +25,7 @@ async def prepare_database(settings: Settings) -> AsyncEngine:
     """The app database, with its data directory made and its schema migrated to head (under
     the migration lock, so processes starting together do not trip over each other)."""
     await migrate(settings.database_url)
-    return make_engine(settings.database_url)
+    return make_engine(settings.database_url, busy_timeout=settings.database_busy_timeout_seconds)
 
 
 def production_adapters(settings: Settings, sessions: SessionFactory) -> Adapters:

@@ -1,6 +1,7 @@
 """The Temporal worker: every workflow and activity on one task queue, wired to its dependencies."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -66,8 +67,9 @@ def activity_implementations(
     to its dependencies."""
     store = CartStoreActivities(sessions)
     messaging = MessagingActivities(sessions, adapters, settings, http)
-    inbox = TaskInboxActivities(sessions, adapters)
-    cases = CaseActivities(sessions, adapters, settings)
+    grace = timedelta(seconds=settings.send_event_grace_seconds)
+    inbox = TaskInboxActivities(sessions, adapters, grace)
+    cases = CaseActivities(sessions, adapters, settings, grace)
     surveys = SurveyActivities(sessions, adapters, settings)
     return [
         store.refresh_cart,

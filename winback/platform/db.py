@@ -2,14 +2,16 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
 from sqlalchemy.types import TypeDecorator
@@ -49,16 +51,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
+    """``busy_timeout``: how long a SQLite writer waits for another's lock before it fails
+    with "database is locked" (the API answers that with a 503, see ``is_write_conflict``)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(conn: Any, _record: Any) -> None:
             cursor = conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.close()
 
         return engine
@@ -101,3 +105,58 @@ async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+# PostgreSQL's "retry me" states: serialization failure, deadlock, lock not available.
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+WRITE_ATTEMPTS = 5  # concurrent writers of one row or key: each conflict lets one more through
+# A burst of PUTs of one thing: the last of ten loses nine races, so it gets room for more, and a
+# short random pause between tries so the losers do not all come back at the same instant.
+PUT_ATTEMPTS = 12
+
+T = TypeVar("T")
+
+
+def is_write_conflict(err: BaseException) -> bool:
+    """A concurrent writer won: a unique key it inserted first, SQLite's lock held past the
+    busy timeout ("database is locked"), a PostgreSQL deadlock or serialization failure. Nothing
+    of the losing transaction was stored, and doing it again sees the winner's write."""
+    if isinstance(err, IntegrityError):
+        return True
+    if not isinstance(err, OperationalError):
+        return False
+    orig = getattr(err, "orig", err)
+    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return "locked" in text or "deadlock" in text
+
+
+async def retry_on_conflict(
+    session: AsyncSession,
+    write: Callable[[], Awaitable[T]],
+    *,
+    keep: Iterable[object] = (),
+    attempts: int = PUT_ATTEMPTS,
+) -> T:
+    """Runs ``write`` (which reads, then inserts or updates) and flushes it, again after a
+    rollback when a concurrent request wins the race: two PUTs of one cadence, queue or
+    template at once both succeed instead of one getting a 409. Conflicts surface at the flush
+    (a unique key, the write lock), so the caller's commit after this does not meet them.
+
+    A rollback expires every object of the session: those in ``keep`` (the caller's retailer)
+    are read again before the retry, as an expired attribute cannot be loaded lazily in an
+    async session."""
+    for attempt in range(1, attempts + 1):
+        try:
+            result = await write()
+            await session.flush()
+            return result
+        except (IntegrityError, OperationalError) as err:
+            await session.rollback()
+            if attempt == attempts or not is_write_conflict(err):
+                raise
+            await asyncio.sleep(random.uniform(0, 0.02 * attempt))
+            for obj in keep:
+                await session.refresh(obj)
+    raise AssertionError("unreachable")

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -220,7 +221,13 @@ async def _apply(
             if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has finished
                 raise TaskNoLongerOpen(task_id) from err
             raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
-    written = await _write_view(session, task_id, view, notes)
+    try:
+        written = await _write_view(session, task_id, view, notes)
+    except OperationalError as err:
+        # Applied in the workflow, not mirrored in the row (the database was locked past its
+        # busy timeout): the 503 says whether doing it again is safe, as for a lost answer.
+        await session.rollback()
+        raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
     if written is not None:
         # The row now holds exactly what we wrote: answer from it without reading it back.
         for name, value in written.items():

@@ -27,7 +27,7 @@ from workflows.feedback.types import (
     FollowUpSurveyInput,
     JoinedFeedback,
 )
-from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
+from workflows.retries import DATABASE_RETRY, NOTIFY_HEARTBEAT_TIMEOUT, NOTIFY_RETRY
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskCompletion, TaskSpec
 from workflows.vocabulary import CaseStage, CaseTaskKind, CloseReason, ContactOutcome
@@ -99,6 +99,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
                 at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(minutes=1),
+            heartbeat_timeout=NOTIFY_HEARTBEAT_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
             summary=f"alert {input.owner.name}",
         )
@@ -192,6 +193,7 @@ class FeedbackCaseWorkflow(HumanTaskWorkflow):
                 at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(minutes=1),
+            heartbeat_timeout=NOTIFY_HEARTBEAT_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
             summary="send the follow-up survey",
         )

@@ -12,6 +12,7 @@ from temporalio.common import RetryPolicy
 from workflows.carts.types import SEND_ATTEMPTS
 from workflows.feedback import activities as case_activities
 from workflows.feedback.types import ThanksInput
+from workflows.retries import NOTIFY_HEARTBEAT_TIMEOUT
 
 
 @workflow.defn
@@ -23,6 +24,7 @@ class PromoterThanksWorkflow:
             case_activities.thank_promoter,
             input,
             start_to_close_timeout=timedelta(minutes=1),
+            heartbeat_timeout=NOTIFY_HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(
                 maximum_interval=timedelta(minutes=5),
                 maximum_attempts=SEND_ATTEMPTS,

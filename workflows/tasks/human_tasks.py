@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
 from workflows.errors import ErrorType
-from workflows.retries import DATABASE_RETRY, NOTIFY_RETRY
+from workflows.retries import DATABASE_RETRY, NOTIFY_HEARTBEAT_TIMEOUT, NOTIFY_RETRY
 from workflows.tasks import activities as task_activities
 from workflows.tasks.types import (
     EscalateTaskInput,
@@ -210,6 +210,7 @@ class HumanTaskWorkflow:
                 task_id=task.view.task_id, retailer_id=self.retailer_id, at=workflow.now()
             ),
             start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=NOTIFY_HEARTBEAT_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
             summary=f"reminder: {task.spec.title}",
         )
@@ -227,6 +228,7 @@ class HumanTaskWorkflow:
                 at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=NOTIFY_HEARTBEAT_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
             summary=f"escalate ({level}): {task.spec.title}",
         )

@@ -12,6 +12,7 @@ from winback.carts.cadence_store import (
     list_versions,
     save_cadence,
 )
+from winback.platform.db import retry_on_conflict
 
 router = APIRouter(prefix="/v1/cadence", tags=["cadences"])
 
@@ -26,8 +27,13 @@ async def read_current_cadence(retailer: RetailerDep, session: SessionDep) -> Ca
 async def replace_cadence(
     body: CadenceIn, retailer: RetailerDep, session: SessionDep
 ) -> CadencePublic:
-    """Stores a new version of the cadence. Carts already running are not affected."""
-    return await save_cadence(session, retailer_id=retailer.id, cadence=body)
+    """Stores a new version of the cadence. Carts already running are not affected. Two saves
+    at once both succeed, as consecutive versions."""
+    return await retry_on_conflict(
+        session,
+        lambda: save_cadence(session, retailer_id=retailer.id, cadence=body),
+        keep=[retailer],
+    )
 
 
 @router.get("/versions", response_model=list[CadencePublic])

@@ -8,6 +8,7 @@ from api.deps import RetailerDep, SessionDep
 from winback.feedback.alert_rules import AlertRulesIn, AlertRulesPublic
 from winback.feedback.alert_rules_store import current_rules, list_rules, rules_version, save_rules
 from winback.feedback.case_queues import with_task_queues
+from winback.platform.db import retry_on_conflict
 
 router = APIRouter(prefix="/v1/alert-rules", tags=["feedback"])
 
@@ -28,7 +29,9 @@ async def replace_alert_rules(
     """Stores a new version of the rules. Open cases keep the version they opened under.
     ``task_queues`` shows where each business unit's case tasks go; ``warnings`` names every
     unit without a queue of its own (its tasks go to ``default``)."""
-    saved = await save_rules(session, retailer_id=retailer.id, rules=body)
+    saved = await retry_on_conflict(  # two saves at once: consecutive versions, no 409
+        session, lambda: save_rules(session, retailer_id=retailer.id, rules=body), keep=[retailer]
+    )
     return await with_task_queues(session, retailer_id=retailer.id, rules=saved)
 
 

@@ -15,6 +15,7 @@ from winback.integrations.connections import (
 )
 from winback.platform.clock import utcnow
 from winback.platform.crypto import encrypt
+from winback.platform.db import retry_on_conflict
 from winback.platform.settings import Settings
 
 PlatformName = Annotated[str, Path(max_length=40, description="`shopify` or `woocommerce`.")]
@@ -53,15 +54,19 @@ async def put_shopify(
     """Connects the retailer's Shopify store: its `<name>.myshopify.com` domain and the secret
     Shopify signs webhooks with (stored encrypted, never shown again). Returns the webhook URL
     to create in Shopify for each topic listed."""
-    row = await _row(session, retailer.id, shopify.SHOPIFY) or PlatformConnection(
-        retailer_id=retailer.id, platform=shopify.SHOPIFY, webhook_secret_enc=""
-    )
-    row.shop, row.country = body.shop_domain, body.country
-    row.webhook_secret_enc = encrypt(settings, body.webhook_secret)
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
-    return _public(settings, row)
+
+    async def upsert() -> PlatformConnection:
+        row = await _row(session, retailer.id, shopify.SHOPIFY) or PlatformConnection(
+            retailer_id=retailer.id, platform=shopify.SHOPIFY, webhook_secret_enc=""
+        )
+        row.shop, row.country = body.shop_domain, body.country
+        row.webhook_secret_enc = encrypt(settings, body.webhook_secret)
+        row.updated_at = utcnow()
+        session.add(row)
+        return row
+
+    # Two first PUTs at once: the loser of the insert replaces the winner's row, no 409.
+    return _public(settings, await retry_on_conflict(session, upsert, keep=[retailer]))
 
 
 @router.put("/woocommerce", response_model=ConnectionPublic)
@@ -70,16 +75,19 @@ async def put_woocommerce(
 ) -> ConnectionPublic:
     """Connects the retailer's WooCommerce store. Give the secret you typed into WooCommerce's
     webhook form, or leave it out to get a new one (shown once in this answer)."""
-    row = await _row(session, retailer.id, woocommerce.WOOCOMMERCE) or PlatformConnection(
-        retailer_id=retailer.id, platform=woocommerce.WOOCOMMERCE, webhook_secret_enc=""
-    )
     made = None if body.webhook_secret else secrets.token_urlsafe(32)
-    row.shop, row.country = body.store_url, body.country
-    row.webhook_secret_enc = encrypt(settings, body.webhook_secret or made or "")
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
-    return _public(settings, row, made)
+
+    async def upsert() -> PlatformConnection:
+        row = await _row(session, retailer.id, woocommerce.WOOCOMMERCE) or PlatformConnection(
+            retailer_id=retailer.id, platform=woocommerce.WOOCOMMERCE, webhook_secret_enc=""
+        )
+        row.shop, row.country = body.store_url, body.country
+        row.webhook_secret_enc = encrypt(settings, body.webhook_secret or made or "")
+        row.updated_at = utcnow()
+        session.add(row)
+        return row
+
+    return _public(settings, await retry_on_conflict(session, upsert, keep=[retailer]), made)
 
 
 @router.get("/{platform}", response_model=ConnectionPublic)

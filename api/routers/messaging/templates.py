@@ -15,6 +15,7 @@ from winback.messaging.template_models import (
 from winback.messaging.template_runner import template_runner
 from winback.messaging.templates import DEFAULT_TEMPLATES, TemplateSource
 from winback.platform.clock import utcnow
+from winback.platform.db import retry_on_conflict
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 TemplateName = Annotated[str, Path(pattern=r"^[a-z0-9_\-]{1,100}$", max_length=100)]
@@ -53,15 +54,20 @@ async def put_template(
     )
     if problem:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"template: {problem}")
-    row = (
-        await session.exec(
-            select(MessageTemplate).where(
-                MessageTemplate.retailer_id == retailer.id, MessageTemplate.name == name
+
+    async def upsert() -> MessageTemplate:
+        row = (
+            await session.exec(
+                select(MessageTemplate).where(
+                    MessageTemplate.retailer_id == retailer.id, MessageTemplate.name == name
+                )
             )
-        )
-    ).first() or MessageTemplate(retailer_id=retailer.id, name=name, **body.model_dump())
-    row.sqlmodel_update(body.model_dump())
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
+        ).first() or MessageTemplate(retailer_id=retailer.id, name=name, **body.model_dump())
+        row.sqlmodel_update(body.model_dump())
+        row.updated_at = utcnow()
+        session.add(row)
+        return row
+
+    # Two PUTs of a new template at once: the loser of the insert replaces it, no 409.
+    row = await retry_on_conflict(session, upsert, keep=[retailer])
     return MessageTemplatePublic.model_validate(row)

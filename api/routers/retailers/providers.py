@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from api.deps import RetailerDep, SessionDep, SettingsDep
 from winback.platform.clock import utcnow
 from winback.platform.crypto import encrypt
+from winback.platform.db import retry_on_conflict
 from winback.retailers.provider_settings import (
     SECRET_FIELDS,
     ProviderSettings,
@@ -34,27 +35,32 @@ async def put_providers(
     whole provider (a SendGrid key with a sender; a Twilio account SID with a token or API key
     and a number or Messaging Service), else 422 naming the missing field. The next send uses
     the new settings."""
-    row = await session.get(ProviderSettings, retailer.id) or ProviderSettings(
-        retailer_id=retailer.id
-    )
-    for field in body.model_fields_set:
-        value = getattr(body, field)
-        if field in SECRET_FIELDS:
-            setattr(row, f"{field}_enc", encrypt(settings, value) if value is not None else None)
-        elif field == "sendgrid_template_ids":
-            row.sendgrid_template_ids = dict(value or {})
-        else:
-            setattr(row, field, value)
-    problems = incomplete(row)
-    if problems:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "; ".join(f"{field}: {message}" for field, message in problems),
+
+    async def upsert() -> ProviderSettings:
+        row = await session.get(ProviderSettings, retailer.id) or ProviderSettings(
+            retailer_id=retailer.id
         )
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
-    return public_view(row)
+        for field in body.model_fields_set:
+            value = getattr(body, field)
+            if field in SECRET_FIELDS:
+                secret = encrypt(settings, value) if value is not None else None
+                setattr(row, f"{field}_enc", secret)
+            elif field == "sendgrid_template_ids":
+                row.sendgrid_template_ids = dict(value or {})
+            else:
+                setattr(row, field, value)
+        problems = incomplete(row)
+        if problems:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "; ".join(f"{field}: {message}" for field, message in problems),
+            )
+        row.updated_at = utcnow()
+        session.add(row)
+        return row
+
+    # Two first PUTs at once: the loser of the insert applies its fields to the winner's row.
+    return public_view(await retry_on_conflict(session, upsert, keep=[retailer]))
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

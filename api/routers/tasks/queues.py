@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlmodel import col, select
 
 from api.deps import RetailerDep, SessionDep
+from winback.platform.db import retry_on_conflict
 from winback.tasks.agent_models import (
     DEFAULT_QUEUE,
     NAME_PATTERN,
@@ -58,14 +59,20 @@ async def put_queue(
         )
         if body.escalate_to != DEFAULT_QUEUE and (await session.exec(target)).first() is None:
             raise _invalid("escalate_to", f"no queue {body.escalate_to!r}")
-    query = select(Queue).where(Queue.retailer_id == retailer.id, Queue.name == name)
-    queue = (await session.exec(query)).first()
-    if queue is None:
-        queue = Queue(retailer_id=retailer.id, name=name)
-        response.status_code = status.HTTP_201_CREATED
-    queue.sqlmodel_update(body.model_dump())
-    session.add(queue)
-    await session.flush()
+
+    async def upsert() -> Queue:
+        query = select(Queue).where(Queue.retailer_id == retailer.id, Queue.name == name)
+        queue = (await session.exec(query)).first()
+        response.status_code = status.HTTP_200_OK
+        if queue is None:
+            queue = Queue(retailer_id=retailer.id, name=name)
+            response.status_code = status.HTTP_201_CREATED
+        queue.sqlmodel_update(body.model_dump())
+        session.add(queue)
+        return queue
+
+    # Two PUTs of a new queue at once: the loser of the insert replaces it (200), no 409.
+    queue = await retry_on_conflict(session, upsert, keep=[retailer])
     return QueuePublic.model_validate(queue)
 
 
