@@ -36,7 +36,6 @@ async def beacon(
 
 
 @pytest.mark.both_databases
-@pytest.mark.shared_server
 async def test_a_batch_stores_each_event_once_in_order_and_says_what_became_of_each(
     stack: Stack,
 ) -> None:
@@ -80,7 +79,6 @@ async def test_a_batch_stores_each_event_once_in_order_and_says_what_became_of_e
     assert (await cart(retailer, "b1"))["value"] == 30
 
 
-@pytest.mark.shared_server
 async def test_a_batch_keeps_to_the_browsers_own_carts(stack: Stack) -> None:
     retailer = await stack.retailer()
     key = await publishable_key(retailer)
@@ -104,7 +102,6 @@ async def test_a_batch_keeps_to_the_browsers_own_carts(stack: Stack) -> None:
     assert (await cart(retailer, "mine"))["value"] == 0  # untouched
 
 
-@pytest.mark.shared_server
 async def test_an_exit_intent_in_a_batch_starts_the_carts_workflow(stack: Stack) -> None:
     retailer = await stack.retailer()
     key = await publishable_key(retailer)
@@ -130,7 +127,6 @@ async def _workflow_id(retailer: Any, cart_id: str) -> str | None:
     return (await cart(retailer, cart_id))["workflow_id"]  # type: ignore[no-any-return]
 
 
-@pytest.mark.shared_server
 async def test_bad_batches_are_clear_4xx(stack: Stack) -> None:
     retailer = await stack.retailer()
     key = await publishable_key(retailer)
@@ -168,7 +164,6 @@ def _walk(node: Any) -> list[Any]:
     return [node]
 
 
-@pytest.mark.shared_server
 async def test_a_signed_contact_in_a_batch_counts_and_starts_the_workflow(stack: Stack) -> None:
     """A batch with an identity goes event by event through the single route's pipeline."""
     retailer = await stack.retailer()

@@ -3,7 +3,8 @@ replaced by fakes under the real activity names: no database, no API, no provide
 
 The fakes record what the workflow asked and at what workflow time, so the tests read as the
 closed loop: alert, contact (retried), root cause, resolution, follow-up, and escalation when a
-step's SLA passes. They run on the shared time-skipping server; every time is taken from it.
+step's SLA passes. Each test has a time-skipping server of its own (after the shared server had run
+other modules' stacks, the first test here waited forever in CI); every time is taken from it.
 """
 
 import asyncio
@@ -174,10 +175,10 @@ class CaseWorker:
 
 @pytest.fixture
 async def cases(
-    time_skipping_env: WorkflowEnvironment, task_queue: str
+    fresh_time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> AsyncIterator[CaseWorker]:
     started = StartedWorkflows()
-    client = started.client(time_skipping_env.client)
+    client = started.client(fresh_time_skipping_env.client)
     fakes = FakeCaseActivities(client)
     async with Worker(
         client,
@@ -185,7 +186,7 @@ async def cases(
         workflows=[FeedbackCaseWorkflow, PromoterThanksWorkflow],
         activities=fakes.activities(),
     ):
-        yield CaseWorker(time_skipping_env, client, task_queue, fakes)
+        yield CaseWorker(fresh_time_skipping_env, client, task_queue, fakes)
         await started.terminate_running(client)
 
 
