@@ -44,7 +44,7 @@ def _step(index: int | None) -> str:
 
 # --- carts -----------------------------------------------------------------------------------
 
-# The study's retailers (../shared/BRIEF.md, from seed 000): 1 of 75 reached out while the
+# The study's retailers (the 2015 cart study the product brief cites): 1 of 75 reached out while the
 # shopper was leaving, 23% followed up within 24 hours; 73% never contacted the shopper at all.
 STUDY_RETAILERS = {
     "nudged_on_site": 1 / 75,
