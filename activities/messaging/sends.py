@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 import httpx
@@ -92,11 +93,15 @@ TWILIO_OPTED_OUT = "21610"  # Twilio refused: the number texted STOP to our send
 HEARTBEAT_EVERY = 1.0  # seconds; the workflow's heartbeat timeout is a few of these
 
 
+_BEATING: ContextVar[bool] = ContextVar("winback_heartbeating", default=False)
+
+
 @contextlib.asynccontextmanager
 async def heartbeating(every: float = HEARTBEAT_EVERY) -> AsyncIterator[None]:
     """Heartbeats while the body runs, so a killed worker's attempt is timed out (and retried)
-    within the heartbeat timeout instead of the whole start-to-close timeout."""
-    if not activity.in_activity():
+    within the heartbeat timeout instead of the whole start-to-close timeout. Nested uses (an
+    activity that beats around ``notify``, which beats too) share the outer beat."""
+    if not activity.in_activity() or _BEATING.get():
         yield
         return
 
@@ -106,9 +111,11 @@ async def heartbeating(every: float = HEARTBEAT_EVERY) -> AsyncIterator[None]:
             await asyncio.sleep(every)
 
     task = asyncio.create_task(beat())
+    token = _BEATING.set(True)
     try:
         yield
     finally:
+        _BEATING.reset(token)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
