@@ -1,34 +1,58 @@
 """Agent operations: claim + complete through the API against bare Temporal Updates.
 
-    python -m bench.agent_operations [--tasks 200] [--agents 8] [--json PATH]
+    python -m bench.agent_operations [--tasks 200] [--agents 8] [--db sqlite|postgres]
+                                     [--json PATH]
 
-One run, one dev server, one process (the API in-process, as in ``bench.cart_throughput``, with
-our worker and a bare worker): N carts whose shoppers ask for a callback from the on-site nudge
-each open a callback task; A agents, each with its own token, then take tasks one at a time:
-``POST /v1/tasks/{id}/claim`` then ``POST /v1/tasks/{id}/complete`` (outcome ``voicemail``).
-The baseline is N ``bench.bare_workflow.BareTaskWorkflow`` (one task, claim and complete Updates
-with validators, nothing else) on the same server, and A agents sending the same two Updates
-with the client directly. Prints tasks/s, each operation's p50/p95 and the ratios.
+Every part in its own process, as in production: one Temporal dev server, ``winback worker``,
+the API under ``uvicorn`` (one process), and this process as the agents' browsers. N carts
+whose shoppers ask for a callback from the on-site nudge each open a callback task; A agents,
+each with its own token, then take tasks one at a time: ``POST /v1/tasks/{id}/claim`` then
+``POST /v1/tasks/{id}/complete`` (outcome ``voicemail``) over HTTP. The baseline is N
+``bench.bare_workflow.BareTaskWorkflow`` (one task, claim and complete Updates with validators,
+nothing else) on the same server, run by a bare worker in its own process
+(``bench.worker_process bare-tasks``), and A agents sending the same two Updates with the
+Temporal client from this process. Prints tasks/s, each operation's p50/p95 and the ratios.
+
+(Until issue 11's last round the API and both workers ran inside this process, on one event
+loop: the agents' requests then queued behind the cart workflows' activities, which a
+deployment never does.)
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, func, select
-from temporalio.client import WorkflowHandle
-from temporalio.worker import Worker
+import httpx
+from temporalio.client import Client
 
 from bench.bare_workflow import BareClaim, BareCompletion, BareTaskWorkflow
-from bench.cart_throughput import BenchConfig, Retailer, Stack, make_retailer, open_stack
-from bench.procs import percentile, ratio
-from winback.tasks.models import HumanTask
+from bench.ingestion import (
+    ADMIN_TOKEN,
+    BIN,
+    PIDS,
+    ROOT,
+    database,
+    free_port,
+    process,
+    uvicorn_args,
+    wait_http,
+    wait_port,
+)
+from bench.procs import cpu_seconds, percentile, ratio, worker_process
+from winback.platform.temporal import DATA_CONVERTER, search_attribute_flags
+from workflows.tasks.human_tasks import HumanTaskWorkflow
+from workflows.tasks.types import TaskClaim, TaskCompletion
 
 CADENCE = {
     "abandon_after": "1h",
@@ -49,46 +73,88 @@ async def _gather(limit: int, jobs: list[Callable[[], Awaitable[Any]]]) -> None:
     await asyncio.gather(*(one(j) for j in jobs))
 
 
-async def open_tasks(stack: Stack, retailer: Retailer, count: int) -> list[str]:
-    """``count`` carts whose shopper asks for a callback; the ids of their open tasks."""
-    carts = [f"cb-{n}" for n in range(count)]
+class CpuMeter:
+    """CPU seconds of our processes (API, worker, dev server) over one phase, per task."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def per_task_ms(self, tasks: int) -> dict[str, float]:
+        end = self._read()
+        return {
+            f"{name}_cpu_ms_per_task": (end[name] - self.start[name]) * 1000 / tasks
+            for name in self.pids
+        }
+
+
+class Api:
+    """The API over HTTP, as a retailer's backend and the agents' browsers reach it."""
+
+    def __init__(self, http: httpx.AsyncClient, retailer: str, api_key: str) -> None:
+        self.http, self.retailer, self.headers = http, retailer, {"X-API-Key": api_key}
+
+    async def event(self, cart: str, type: str, **fields: Any) -> None:
+        body = {"event_id": uuid.uuid4().hex, "type": type, **fields}
+        response = await self.http.post(f"/v1/carts/{cart}/events", json=body, headers=self.headers)
+        if response.status_code != 202:
+            raise RuntimeError(f"{type} for {cart}: {response.status_code} {response.text}")
+
+
+async def make_retailer(http: httpx.AsyncClient) -> Api:
+    retailer = f"agents{uuid.uuid4().hex[:6]}"
+    created = await http.post(
+        "/v1/retailers",
+        json={"id": retailer, "name": "Agent bench"},
+        headers={"X-Admin-Token": ADMIN_TOKEN},
+    )
+    created.raise_for_status()
+    api = Api(http, retailer, created.json()["api_key"])
+    (await http.put("/v1/cadence", json=CADENCE, headers=api.headers)).raise_for_status()
+    return api
+
+
+async def open_tasks(
+    api: Api, supervisor: dict[str, str], count: int, prefix: str = "cb"
+) -> list[dict[str, Any]]:
+    """``count`` carts whose shopper asks for a callback; their open tasks (as the API lists
+    them)."""
+    carts = [f"{prefix}-{n}" for n in range(count)]
 
     async def start(n: int, cart: str) -> None:
-        await retailer.event(
+        await api.event(
             cart,
             "item_added",
             items=[{"sku": "S", "name": "Shoe", "price": 90.0, "quantity": 1}],
-            customer={"email": f"agent-bench-{n}@example.com", "phone": f"+1415{3_000_000 + n}"},
+            customer={"email": f"{cart}@example.com", "phone": f"+1415{3_000_000 + n}"},
             consent={"email": True, "sms": True, "voice": True},
         )
-        await retailer.event(cart, "idle")
+        await api.event(cart, "idle")
 
     await _gather(10, [lambda n=n, c=c: start(n, c) for n, c in enumerate(carts)])
     await asyncio.sleep(2)  # the nudges are offered
-    await _gather(
-        10, [lambda c=c: retailer.event(c, "nudge_reply", reply="callback") for c in carts]
-    )
+    await _gather(10, [lambda c=c: api.event(c, "nudge_reply", reply="callback") for c in carts])
     deadline = time.perf_counter() + 300
     while True:
-        async with stack.sessions() as session:
-            rows = (
-                await session.exec(
-                    select(HumanTask.id).where(
-                        HumanTask.retailer_id == retailer.id, col(HumanTask.status) == "open"
-                    )
-                )
-            ).all()
-        if len(rows) >= count:
-            return list(rows)
+        response = await api.http.get(
+            "/v1/tasks", params={"status": "open", "limit": 500}, headers=supervisor
+        )
+        response.raise_for_status()
+        tasks = [t for t in response.json() if t["cart_id"] in carts]
+        if len(tasks) >= count:
+            return tasks
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"only {len(rows)} of {count} tasks opened")
+            raise RuntimeError(f"only {len(tasks)} of {count} tasks opened")
         await asyncio.sleep(0.5)
 
 
-async def make_agents(stack: Stack, retailer: Retailer, count: int) -> list[dict[str, str]]:
+async def make_agents(api: Api, count: int) -> list[dict[str, str]]:
     agents = []
     for n in range(count):
-        response = await stack.api.post(
+        response = await api.http.post(
             "/v1/agents",
             json={
                 "id": f"agent-{n}",
@@ -96,7 +162,7 @@ async def make_agents(stack: Stack, retailer: Retailer, count: int) -> list[dict
                 "email": f"agent-{n}@acme.example",
                 "is_supervisor": True,
             },
-            headers=retailer.headers,
+            headers=api.headers,
         )
         response.raise_for_status()
         agents.append({"X-Agent-Token": response.json()["token"]})
@@ -119,34 +185,7 @@ def _summary(
     }
 
 
-class _UpdateTimer:
-    """Times every ``WorkflowHandle.execute_update`` the API makes, to split a request's time
-    into the Update round trip and the rest (authentication, reads, the row's write)."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._original = WorkflowHandle.execute_update
-
-    def __enter__(self) -> "_UpdateTimer":
-        original, samples = self._original, self.samples
-
-        async def timed(handle: Any, *args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return await original(handle, *args, **kwargs)
-            finally:
-                samples.append((time.perf_counter() - t0) * 1000)
-
-        WorkflowHandle.execute_update = timed  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        WorkflowHandle.execute_update = self._original  # type: ignore[method-assign]
-
-
-async def run_ours(
-    stack: Stack, retailer: Retailer, agents: list[dict[str, str]], task_ids: list[str]
-) -> dict[str, Any]:
+async def run_ours(api: Api, agents: list[dict[str, str]], task_ids: list[str]) -> dict[str, Any]:
     todo = list(task_ids)
     claims: list[float] = []
     completes: list[float] = []
@@ -155,11 +194,11 @@ async def run_ours(
         while todo:
             task_id = todo.pop()
             t0 = time.perf_counter()
-            r = await stack.api.post(f"/v1/tasks/{task_id}/claim", headers=headers)
+            r = await api.http.post(f"/v1/tasks/{task_id}/claim", headers=headers)
             t1 = time.perf_counter()
             if r.status_code != 200:
                 raise RuntimeError(f"claim {task_id}: {r.status_code} {r.text}")
-            r = await stack.api.post(
+            r = await api.http.post(
                 f"/v1/tasks/{task_id}/complete",
                 json={"outcome": "voicemail", "notes": "Left a message."},
                 headers=headers,
@@ -171,24 +210,47 @@ async def run_ours(
             completes.append((t2 - t1) * 1000)
 
     t0 = time.perf_counter()
-    with _UpdateTimer() as updates:
-        await asyncio.gather(*(agent(h) for h in agents))
-    summary = _summary("ours (API)", len(task_ids), time.perf_counter() - t0, claims, completes)
-    summary["update_rpc_p50_ms"] = statistics.median(updates.samples)
-    summary["update_rpc_p95_ms"] = percentile(updates.samples, 0.95)
-    summary["api_rest_p50_ms"] = (
-        statistics.median(claims + completes) - summary["update_rpc_p50_ms"]
-    )
-    return summary
+    await asyncio.gather(*(agent(h) for h in agents))
+    return _summary("ours (API)", len(task_ids), time.perf_counter() - t0, claims, completes)
 
 
-async def run_bare(stack: Stack, count: int, agents: int) -> dict[str, Any]:
-    queue = f"bare-tasks-{uuid.uuid4().hex[:6]}"
-    async with Worker(stack.client, task_queue=queue, workflows=[BareTaskWorkflow]):
-        handles = [
-            await stack.client.start_workflow(
-                BareTaskWorkflow.run, id=f"{queue}-{n}", task_queue=queue
+async def run_direct(address: str, tasks: list[dict[str, Any]], agents: int) -> dict[str, Any]:
+    """Our workflows' own share: the same claim and complete Updates sent to our cart workflows
+    with the client, as the API sends them, without the API (no auth, no reads, no row write)."""
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
+    todo = list(tasks)
+    claims: list[float] = []
+    completes: list[float] = []
+
+    async def agent(n: int) -> None:
+        who = f"agent-{n}"
+        while todo:
+            task = todo.pop()
+            handle = client.get_workflow_handle(task["workflow_id"])
+            t0 = time.perf_counter()
+            await handle.execute_update(
+                HumanTaskWorkflow.claim_task, TaskClaim(task_id=task["id"], agent_id=who)
             )
+            t1 = time.perf_counter()
+            await handle.execute_update(
+                HumanTaskWorkflow.complete_task,
+                TaskCompletion(task_id=task["id"], agent_id=who, outcome="voicemail", notes=""),
+            )
+            t2 = time.perf_counter()
+            claims.append((t1 - t0) * 1000)
+            completes.append((t2 - t1) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(agent(n) for n in range(agents)))
+    return _summary("ours, Updates only", len(tasks), time.perf_counter() - t0, claims, completes)
+
+
+async def run_bare(address: str, count: int, agents: int) -> dict[str, Any]:
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
+    async with worker_process("bare-tasks", address) as worker:
+        queue = worker.task_queue
+        handles = [
+            await client.start_workflow(BareTaskWorkflow.run, id=f"{queue}-{n}", task_queue=queue)
             for n in range(count)
         ]
         await asyncio.sleep(1)
@@ -210,41 +272,92 @@ async def run_bare(stack: Stack, count: int, agents: int) -> dict[str, Any]:
                 claims.append((t1 - t0) * 1000)
                 completes.append((t2 - t1) * 1000)
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), worker.cpu()
         await asyncio.gather(*(agent(n) for n in range(agents)))
-        seconds = time.perf_counter() - t0
-    return _summary("bare Updates", count, seconds, claims, completes)
+        seconds, cpu = time.perf_counter() - t0, worker.cpu() - cpu0
+    summary = _summary("bare Updates", count, seconds, claims, completes)
+    return summary | {"worker_cpu_ms_per_task": cpu * 1000 / count}
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    async with open_stack(BenchConfig(database_url=args.database_url)) as stack:
-        retailer = await make_retailer(stack, f"agents_{stack.run_id}", CADENCE)
-        agents = await make_agents(stack, retailer, args.agents)
+async def run_against(args: argparse.Namespace, base: str, address: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        api = await make_retailer(http)
+        agents = await make_agents(api, args.agents)
         print(f"opening {args.tasks} callback tasks", file=sys.stderr)
-        task_ids = await open_tasks(stack, retailer, args.tasks)
+        tasks = await open_tasks(api, agents[0], args.tasks)
+        direct_tasks = await open_tasks(api, agents[0], args.tasks, prefix="direct")
         await asyncio.sleep(1)
         print("ours", file=sys.stderr)
-        ours = await run_ours(stack, retailer, agents, task_ids)
-        print("bare", file=sys.stderr)
-        bare = await run_bare(stack, args.tasks, args.agents)
-        async with stack.sessions() as session:
-            done = (
-                await session.exec(
-                    select(func.count())
-                    .select_from(HumanTask)
-                    .where(HumanTask.retailer_id == retailer.id, col(HumanTask.status) == "done")
-                )
-            ).one()
-    return {"config": vars(args), "ours": ours, "bare": bare, "rows_done": int(done)}
+        pids = {"api": PIDS["api"], "worker": PIDS["worker"], "temporal": PIDS["temporal"]}
+        meter = CpuMeter(pids)
+        ours = await run_ours(api, agents, [t["id"] for t in tasks])
+        ours |= meter.per_task_ms(len(tasks))
+        await asyncio.sleep(3)  # the completions' activities finish
+        print("ours, Updates only", file=sys.stderr)
+        meter = CpuMeter(pids)
+        direct = await run_direct(address, direct_tasks, args.agents)
+        direct |= meter.per_task_ms(len(direct_tasks))
+        done = await http.get(
+            "/v1/tasks", params={"status": "done", "limit": 500}, headers=agents[0]
+        )
+        done.raise_for_status()
+    print("bare", file=sys.stderr)
+    meter = CpuMeter({"temporal": PIDS["temporal"]})
+    bare = await run_bare(address, args.tasks, args.agents)
+    bare |= meter.per_task_ms(args.tasks)
+    return {
+        "config": vars(args),
+        "ours": ours,
+        "direct": direct,
+        "bare": bare,
+        "rows_done": len(done.json()),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The dev server, ``winback worker`` and one uvicorn API process, then both phases."""
+    with tempfile.TemporaryDirectory(prefix="winback-agent-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with database(args.db, tmp) as url, contextlib.ExitStack() as stack:
+            temporal_port, api_port = free_port(), free_port()
+            address = f"127.0.0.1:{temporal_port}"
+            env = {
+                **os.environ,
+                "WINBACK_DATABASE_URL": url,
+                "WINBACK_ADMIN_TOKEN": ADMIN_TOKEN,
+                "WINBACK_DATA_DIR": str(tmp / "data"),
+                "WINBACK_RATE_LIMIT_PER_KEY": "100000000/hour",
+                "WINBACK_RATE_LIMIT_PER_ADDRESS": "100000000/hour",
+                "WINBACK_TASK_QUEUE": f"bench-{uuid.uuid4().hex[:6]}",
+                "WINBACK_TEMPORAL_ADDRESS": address,
+                "WINBACK_WORKER_METRICS_PORT": str(free_port()),
+                "PYTHONPATH": str(ROOT),
+            }
+            subprocess.run([str(BIN / "winback"), "migrate"], env=env, check=True)
+            temporal = [
+                str(BIN / "temporal"),
+                *("server", "start-dev", "--headless", "--port", str(temporal_port)),
+                *("--log-level", "error", *search_attribute_flags()),
+            ]
+            stack.enter_context(process(temporal, env, "temporal", tmp))
+            wait_port(temporal_port)
+            worker = [str(BIN / "winback"), "worker"]
+            stack.enter_context(process(worker, env, "worker", tmp))
+            api = uvicorn_args("winback", api_port, 1)
+            stack.enter_context(process(api, env, "winback-api", tmp))
+            base = f"http://127.0.0.1:{api_port}"
+            wait_http(f"{base}/healthz")
+            return asyncio.run(run_against(args, base, address))
 
 
 def report(result: dict[str, Any]) -> str:
-    ours, bare = result["ours"], result["bare"]
+    ours, direct, bare = result["ours"], result["direct"], result["bare"]
     cfg = result["config"]
     lines = [
-        f"{cfg['tasks']} tasks, {cfg['agents']} agents; claim + complete per task "
+        f"{cfg['tasks']} tasks, {cfg['agents']} agents, {cfg['db']}; claim + complete per task "
         f"(inbox rows done: {result['rows_done']})",
-        f"{'':<22}{'ours (API)':>14}{'bare Updates':>14}{'ours/bare':>12}",
+        f"{'':<26}{'ours (API)':>12}{'ours Updates':>14}{'bare Updates':>14}"
+        f"{'ours/bare':>11}{'Updates/bare':>14}",
     ]
     for key in (
         "tasks_per_second",
@@ -255,12 +368,16 @@ def report(result: dict[str, Any]) -> str:
         "op_p95_ms",
     ):
         lines.append(
-            f"  {key:<20}{ours[key]:>14.1f}{bare[key]:>14.1f}{ratio(ours[key], bare[key]):>12.2f}"
+            f"  {key:<24}{ours[key]:>12.1f}{direct[key]:>14.1f}{bare[key]:>14.1f}"
+            f"{ratio(ours[key], bare[key]):>11.2f}{ratio(direct[key], bare[key]):>14.2f}"
         )
+    for key in ("api_cpu_ms_per_task", "worker_cpu_ms_per_task", "temporal_cpu_ms_per_task"):
+        cells = [f"{side.get(key, float('nan')):>{w}.1f}" for side, w in ((ours, 12), (direct, 14))]
+        bare_cell = f"{bare[key]:>14.1f}" if key in bare else f"{'-':>14}"
+        lines.append(f"  {key:<24}{''.join(cells)}{bare_cell}")
     lines.append(
-        f"  ours: Update round trip p50 {ours['update_rpc_p50_ms']:.1f} ms, "
-        f"p95 {ours['update_rpc_p95_ms']:.1f} ms; the rest of a request p50 "
-        f"{ours['api_rest_p50_ms']:.1f} ms"
+        "ours (API): through the API over HTTP; ours Updates: the same Updates to our workflows "
+        "sent with the client (no API); bare: a minimal workflow with the same two Updates."
     )
     return "\n".join(lines)
 
@@ -269,10 +386,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--agents", type=int, default=8)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    result = asyncio.run(run(args))
+    result = run(args)
     print(report(result))
     if args.json:
         with open(args.json, "w") as f:

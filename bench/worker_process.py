@@ -1,14 +1,15 @@
 """One worker in its own process, so a benchmark can read its CPU and memory from ``/proc``.
 
-    python -m bench.worker_process {ours,ours-before,bare} ADDRESS TASK_QUEUE
+    python -m bench.worker_process {ours,ours-before,bare,bare-tasks} ADDRESS TASK_QUEUE
 
 ``ours`` is the production worker (``winback.composition.stack.running_worker``) with the
 outbox for providers and a temp SQLite database; ``ours-before`` the same worker with the SDK's
 default sandbox, pydantic's stock converter and the SDK's default cache and slots, as it was
-before issue 11; ``bare`` only ``bench.bare_workflow``. The ``WINBACK_WORKER_*`` settings apply
-to ``ours`` and ``bare``. It prints
-``ready`` on stdout once polling and runs until stdin closes. Warnings (the SDK's and the
-Temporal core's) go to stderr, where the benchmark counts them.
+before issue 11; ``bare`` only ``bench.bare_workflow``'s cart skeleton, ``bare-tasks`` only its
+``BareTaskWorkflow`` (the baseline of ``bench.agent_operations``). The ``WINBACK_WORKER_*``
+settings apply to ``ours`` and the bare kinds. It prints ``ready`` on stdout once polling and
+runs until stdin closes. Warnings (the SDK's and the Temporal core's) go to stderr, where the
+benchmark counts them.
 """
 
 import asyncio
@@ -22,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from bench.bare_workflow import BareWorkflow, bare_noop
+from bench.bare_workflow import BareTaskWorkflow, BareWorkflow, bare_noop
 from winback.composition.stack import prepare_database, running_worker
 from winback.composition.worker import WORKFLOWS, activity_implementations
 from winback.composition.worker_tuning import worker_options
@@ -78,7 +79,7 @@ async def main(kind: str, address: str, task_queue: str) -> None:
             worker = Worker(
                 client,
                 task_queue=task_queue,
-                workflows=[BareWorkflow],
+                workflows=[BareTaskWorkflow] if kind == "bare-tasks" else [BareWorkflow],
                 activities=[bare_noop],
                 **extra,
             )
