@@ -24,10 +24,12 @@ from tests.conftest import test_settings as settings_for
 from tests.support.api import eventually
 from tests.support.helpers import SHOPPER, items
 from tests.support.started_workflows import StartedWorkflows
+from winback.composition.cli import log_format_for
 from winback.composition.stack import build_app, running_worker
 from winback.messaging.channels import ChannelAdapter
 from winback.platform.db import SessionFactory
 from winback.platform.logs import JsonFormatter, LogContextInterceptor, bind, configure_logging
+from winback.platform.settings import Settings
 from winback.platform.tracing import configure_tracing
 
 
@@ -117,6 +119,16 @@ def test_configure_logging_puts_json_on_the_root_handler() -> None:
         assert not isinstance(root.handlers[0].formatter, JsonFormatter)
     finally:
         root.handlers[:], root.level = saved, level
+
+
+def test_the_dev_stack_logs_text_and_the_services_json_unless_told() -> None:
+    assert [log_format_for(c, Settings()) for c in ("dev", "api", "worker")] == [
+        "text",
+        "json",
+        "json",
+    ]
+    assert log_format_for("dev", Settings(log_format="json")) == "json"
+    assert log_format_for("api", Settings(log_format="text")) == "text"
 
 
 def test_tracing_is_off_unless_asked() -> None:

@@ -242,6 +242,12 @@ async def migrate() -> None:
     await migrate_database(get_settings().database_url)
 
 
+def log_format_for(command: str, settings: Settings) -> str:
+    """``WINBACK_LOG_FORMAT`` if set; else text for ``dev`` (a person reads the terminal) and
+    JSON for the rest (a log collector does)."""
+    return settings.log_format or ("text" if command == "dev" else "json")
+
+
 COMMANDS = {"dev": dev, "worker": worker, "api": api, "migrate": migrate}
 
 
@@ -249,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="winback", description=__doc__)
     parser.add_argument("command", choices=list(COMMANDS))
     args = parser.parse_args(argv)
-    configure_logging(get_settings().log_format)
+    configure_logging(log_format_for(args.command, get_settings()))
     asyncio.run(COMMANDS[args.command]())
 
 

@@ -12,7 +12,8 @@ loggers, uvicorn's and the Temporal SDK's Python loggers all come out alike. Eac
   ``bind`` (a context variable: concurrent requests do not see each other's), or passed as
   ``extra={...}`` on one call.
 
-``WINBACK_LOG_FORMAT=text`` keeps the one-line human format for a terminal.
+``winback dev`` logs in the one-line human format unless ``WINBACK_LOG_FORMAT=json``; the
+other commands log JSON unless ``WINBACK_LOG_FORMAT=text``.
 """
 
 import contextvars

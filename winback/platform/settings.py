@@ -150,10 +150,11 @@ class Settings(BaseSettings):
         description="Where the worker's Prometheus metrics listen (``0.0.0.0`` for a scraper "
         "on another host, e.g. in a container).",
     )
-    log_format: Literal["json", "text"] = Field(
-        default="json",
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
         description="JSON lines with workflow, run, retailer and cart ids (``winback.platform."
-        "logs``), or ``text`` for a terminal.",
+        "logs``), or ``text`` for a terminal. Default: ``text`` for ``winback dev`` (someone "
+        "reads it), ``json`` for ``winback api`` and ``winback worker`` (a collector does).",
     )
     otel_exporter: Literal["none", "console", "otlp"] = Field(
         default="none",
