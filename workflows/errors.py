@@ -28,6 +28,7 @@ class ErrorType(StrEnum):
     PROVIDER_UNAVAILABLE = "ProviderUnavailable"  # retryable, until the last attempt
     SEND_UNSETTLED = "SendUnsettled"  # retryable: a crashed send not yet known sent or not
     WEBHOOK_FAILED = "WebhookFailed"  # the retailer's nudge webhook answered an error
+    QUIET_HOURS = "QuietHours"  # not now: the workflow sleeps until the quiet hours end
 
 
 def business_error(message: str, type: ErrorType) -> ApplicationError:

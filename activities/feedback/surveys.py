@@ -2,21 +2,27 @@
 also be answered by replying with the score), or an automated call that asks on the keypad.
 
 Exactly once per invite, through ``notify`` (a claimed dedupe key before the provider is called).
-Consent is checked at the moment of sending: a customer who opted out since is not asked.
+Consent is checked at the moment of sending: a customer who opted out since is not asked. A text
+or a call waits out the retailer's quiet hours (its cadence's, in the customer's zone), as every
+text and call of a cart does: the attempt fails with ``QuietHours`` and asks Temporal to retry
+when they end (``next_retry_delay``), so the survey workflow needs no timer of its own.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messaging.notify import Recipient, notify
+from winback.carts.cadence import QuietHours
+from winback.carts.cadence_store import current_cadence_cached
 from winback.customers.models import Customer
 from winback.feedback.models import SurveyInvite
 from winback.feedback.survey_links import survey_url
 from winback.feedback.survey_texts import pick_language, text
 from winback.feedback.surveys import survey_gather_url, survey_message, survey_twiml
 from winback.messaging.channels.router import Adapters
+from winback.messaging.quiet_hours import quiet_until, recipient_zone
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory, session_scope
 from winback.platform.settings import Settings
@@ -99,8 +105,11 @@ class SurveyActivities:
             customer = (
                 await session.get(Customer, invite.customer_id) if invite.customer_id else None
             )
-        if customer is None or retailer is None or invite.answer_id is not None:
-            return None
+            if customer is None or retailer is None or invite.answer_id is not None:
+                return None
+            if input.wait_out_quiet_hours and input.at and invite.channel in ("sms", "voice"):
+                cadence = await current_cadence_cached(session, retailer_id=retailer.id)
+                _refuse_in_quiet_hours(customer, retailer, cadence.quiet_hours, input.at)
         return await send_invite(
             self._sessions,
             self._adapters,
@@ -111,4 +120,20 @@ class SurveyActivities:
             key=f"survey-{invite.retailer_id}-{invite.id}",
             template="survey",
             at=input.at,
+        )
+
+
+def _refuse_in_quiet_hours(
+    customer: Customer, retailer: Retailer, quiet: QuietHours, at: datetime
+) -> None:
+    """``QuietHours`` (non-retryable, with the time they end) if ``at`` falls inside them; the
+    workflow's clock, not this machine's, so a test server's skipped time counts."""
+    zone = recipient_zone(customer.timezone, customer.phone, retailer.timezone)
+    until = quiet_until(at, zone, quiet.start, quiet.end)
+    if until is not None:
+        raise ApplicationError(
+            f"quiet hours in {zone.key} until {quiet.end.strftime('%H:%M')}",
+            until.isoformat(),
+            type=ErrorType.QUIET_HOURS,
+            non_retryable=True,
         )

@@ -9,8 +9,9 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -40,6 +41,18 @@ CALLS = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
 PUBLIC_BASE = "http://localhost:8000"  # the default public_base_url: links and Twilio's URLs
 PHONE = "+14155552671"
 ANA = {"email": "ana@example.com", "phone": PHONE, "name": "Ana García"}
+ZONE = ZoneInfo("America/Los_Angeles")  # PHONE's, which decides the quiet hours
+
+
+def cadence(quiet_start: str = "00:00", quiet_end: str = "00:00") -> dict[str, Any]:
+    """The retailer's cadence, whose quiet hours every text and call keeps (none by default
+    here: the tests run at any hour)."""
+    return {
+        "quiet_hours": {"start": quiet_start, "end": quiet_end},
+        "steps": [{"channel": "onsite"}, {"channel": "email", "delay": "1h"}],
+    }
+
+
 RULES = {
     "business_units": [
         {"id": "store-a", "name": "Store A", "owner": {"name": "Olga", "email": "olga@a.test"}}
@@ -72,6 +85,8 @@ def adapters(httpserver: HTTPServer) -> dict[str, ChannelAdapter]:
 async def retailer(stack: Stack) -> RetailerClient:
     retailer = await stack.retailer(country="ES")
     response = await retailer.put("/v1/alert-rules", RULES)
+    assert response.status_code == 201, response.text
+    response = await retailer.put("/v1/cadence", cadence())
     assert response.status_code == 201, response.text
     return retailer
 
@@ -317,6 +332,24 @@ async def test_an_sms_reply_with_a_score_is_the_surveys_answer_once(
     assert (answer.score, answer.comment, answer.channel) == (10, "10 gracias", "sms")
     assert answer.kind == "promoter"
     assert (await invite(stack, survey["id"])).answer_id == answer.id
+
+
+async def test_a_survey_text_waits_out_the_quiet_hours_in_the_shoppers_zone(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    now = (await stack.env.get_current_time()).astimezone(ZONE)  # the server's clock
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    quiet = cadence(start.strftime("%H:%M"), end.strftime("%H:%M"))
+    assert (await retailer.put("/v1/cadence", quiet)).status_code == 201
+
+    await ask(retailer, "sms")
+    await asyncio.sleep(1)
+    assert await sent(retailer, "survey") == []  # 11 pm somewhere is no time for a text
+    await stack.env.sleep(timedelta(hours=1, minutes=1))  # the server's clock: past the hours
+
+    [text] = await eventually(lambda: sent(retailer, "survey"), what="the text, in the morning")
+    assert text["status"] == "sent" and text["to_address"] == PHONE
+    assert datetime.fromisoformat(text["created_at"]) >= end.replace(second=0, microsecond=0)
 
 
 async def test_stop_still_opts_out_while_a_survey_is_open(

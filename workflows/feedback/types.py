@@ -129,3 +129,6 @@ class SurveyInput:
     retailer_id: str
     invite_id: int
     at: datetime | None = None
+    # Set by workflows that sleep through the quiet hours when the send says ``QuietHours``;
+    # an attempt scheduled before that existed (False) sends at once, as it always did.
+    wait_out_quiet_hours: bool = False
