@@ -14,7 +14,7 @@ from winback.retailers.demo import ensure_demo_store
 from winback.retailers.publishable_keys import normalize_origin
 
 TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
     autoescape=select_autoescape(["html"]),
 )
 PRODUCTS = [
