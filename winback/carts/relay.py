@@ -77,8 +77,9 @@ class CartRelay:
     """Tells cart workflows what their carts' flags say, in ``concurrency`` background tasks.
 
     ``submit`` is synchronous and never waits: the request that calls it has committed and is
-    about to answer. ``start`` and ``stop`` belong to the app's lifespan; ``drain`` waits until
-    everything handed over so far has been told (tests, the benchmark, a graceful stop)."""
+    about to answer. ``start`` and ``stop`` belong to the app's lifespan (a relay not started
+    yet holds what it is handed; a stopped one refuses); ``drain`` waits until everything
+    handed over so far has been told (tests, a graceful stop)."""
 
     def __init__(
         self,
@@ -109,7 +110,7 @@ class CartRelay:
     @property
     def depth(self) -> int:
         """Carts handed over and not yet told (waiting or being told)."""
-        return len(self._waiting) + len(self._running) + len(self._again)
+        return len(self._waiting) + len(self._running)
 
     def oldest_age(self) -> float:
         """Seconds since the oldest hand-over not yet told (0 when idle): the relay's lag."""
@@ -161,11 +162,11 @@ class CartRelay:
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.drain(), timeout=drain_for)
+        left = self.depth
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        left = self.depth
         if left:
             log.warning(
                 "cart relay stopped with %d carts untold: the worker's sweep tells them", left
