@@ -1,4 +1,5 @@
-"""Dependencies as ``Annotated`` aliases: the session, the Temporal client, the caller."""
+"""Dependencies as ``Annotated`` aliases: the session, the Temporal client, the cart relay, the
+caller."""
 
 import hashlib
 import hmac
@@ -12,6 +13,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from winback.carts.relay import CartRelay
 from winback.platform.db import SessionFactory
 from winback.platform.settings import DEV_ADMIN_TOKEN, Settings
 from winback.retailers.lookups import RetailerRef, retailer_of_api_key
@@ -56,10 +58,16 @@ async def get_temporal_client(request: Request) -> Client:
     return client
 
 
+async def get_cart_relay(request: Request) -> CartRelay:
+    relay: CartRelay = request.app.state.cart_relay
+    return relay
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+CartRelayDep = Annotated[CartRelay, Depends(get_cart_relay)]
 
 _api_key = APIKeyHeader(
     name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="A retailer's API key."

@@ -1,4 +1,5 @@
-"""The FastAPI app: one engine and one Temporal client per process, made in the lifespan."""
+"""The FastAPI app: one engine, one Temporal client and one cart relay per process, made in the
+lifespan."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from temporalio.client import Client
 from api.body_limit import DeclaredBodyLimit
 from api.client_access import ClientCorsMiddleware
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.metrics import MetricsMiddleware
+from api.metrics import MetricsMiddleware, RelayMetrics, watch_relay
 from api.pages import demo
 from api.pages import surveys as survey_pages
 from api.pages.console import install_console
@@ -30,6 +31,7 @@ from api.routers.messaging import outbox, templates, unsubscribe, voice_inbound,
 from api.routers.platform import health, snippet
 from api.routers.retailers import api_keys, providers, publishable_keys, retailers
 from api.routers.tasks import agents, queues, tasks
+from winback.carts.relay import CartRelay
 from winback.platform.db import make_engine, make_session_factory
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import connect
@@ -67,8 +69,24 @@ def create_app(
             settings.temporal_namespace,
             interceptors=traced.interceptors,
         )
-        yield
-        await engine.dispose()
+        # Cart workflow starts leave the request path (winback.carts.relay); stopped before the
+        # engine goes, what it has not told by then is left to the worker's sweep.
+        relay = CartRelay(
+            app.state.sessions,
+            app.state.temporal,
+            task_queue=settings.task_queue,
+            concurrency=settings.cart_relay_concurrency,
+            max_queued=settings.cart_relay_max_queued,
+            observer=RelayMetrics(),
+        )
+        app.state.cart_relay = relay
+        watch_relay(relay)
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await engine.dispose()
 
     app = FastAPI(
         title="Winback",

@@ -10,8 +10,10 @@ slice of an ingestion request; this one only watches the ``http.response.start``
 
 import time
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from winback.carts.relay import CartRelay
 
 REQUESTS = Counter("winback_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("winback_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -37,6 +39,45 @@ def observe_signals(actions: list[str], started: float) -> None:
     elapsed = time.perf_counter() - started
     for action in actions:
         EVENT_TO_SIGNAL.labels(action).observe(elapsed)
+
+
+# The cart relay (``winback.carts.relay``): workflow starts sent after the 202, off the request
+# path. Its depth and the age of its oldest untold cart are read at scrape time (``watch_relay``).
+RELAY_DEPTH = Gauge(
+    "winback_cart_relay_depth", "Carts handed to the relay and not yet told (waiting or running)"
+)
+RELAY_OLDEST = Gauge(
+    "winback_cart_relay_oldest_seconds", "Age of the relay's oldest untold cart (its lag)"
+)
+RELAY_LAG = Histogram(
+    "winback_cart_relay_lag_seconds",
+    "From a cart's oldest untold event to the relay's tell being accepted by Temporal",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RELAY_OUTCOMES = Counter(
+    "winback_cart_relay_outcomes_total",
+    "Carts the relay told, or left to the worker's sweep (full, stopped, failed)",
+    ["outcome"],
+)
+
+
+class RelayMetrics:
+    """The relay's ``RelayObserver``: its tells land in the same event-to-signal histogram as
+    the inline ones, so that metric still reads from an event's arrival."""
+
+    def told(self, actions: list[str], since: float) -> None:
+        RELAY_LAG.observe(time.perf_counter() - since)
+        RELAY_OUTCOMES.labels("told").inc()
+        observe_signals(actions, since)
+
+    def left_to_sweep(self, reason: str) -> None:
+        RELAY_OUTCOMES.labels(reason).inc()
+
+
+def watch_relay(relay: CartRelay) -> None:
+    """Points the relay gauges at this process's relay (one per API process)."""
+    RELAY_DEPTH.set_function(lambda: relay.depth)
+    RELAY_OLDEST.set_function(relay.oldest_age)
 
 
 # Agents' tasks: how long a task waited in the inbox before an agent took it.

@@ -11,8 +11,11 @@ left running so every scenario shares the machine with it):
 - ``bare``: FastAPI + one SQLModel insert (``bench/ingestion_apps.py``), same body, same engine;
 - ``minor``: ``POST /v1/carts/{id}/events`` ``item_added`` on one of 500 existing anonymous carts
   (no workflow is told anything: the row changes, Temporal does not);
-- ``first``: the same route, a new cart with the shopper's email each time: the API stores it
-  and **starts** the cart's workflow (``start_workflow`` on the dev server) before answering;
+- ``first``: the same route, a new cart with the shopper's email each time: the API stores it,
+  hands the cart to its relay (``winback.carts.relay``) and answers; the relay **starts** the
+  cart's workflow (``start_workflow`` on the dev server) in the background. The row measures
+  acceptance; after wrk stops the bench waits until every first cart's workflow is started and
+  prints the backlog, how long it took and the starts/s the relay and dev server sustained;
 - ``batch``: ``POST /v1/client/events:batch`` (publishable key, ``text/plain`` JSON as
   ``navigator.sendBeacon`` sends it), ``--batch-size`` events of as many carts per request.
 
@@ -124,6 +127,51 @@ class Result:
     p99_ms: float
     errors: int
     ratio: float | None = None
+    drain: "Drain | None" = None
+
+
+@dataclass
+class Drain:
+    """The ``first`` scenario's workflow starts, which the relay makes after the 202s."""
+
+    carts: int  # first carts stored during the run
+    backlog: int  # of them, not yet started when wrk stopped
+    seconds: float  # from wrk's end until every one was started
+    starts_per_s: float  # carts / (wrk's duration + seconds): what relay + dev server sustained
+
+
+def wait_for_starts(url: str, retailer: str, wrk_seconds: float, timeout: float = 600) -> Drain:
+    """Polls the database until no first cart of ``retailer`` waits for its workflow start."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("+aiosqlite", ""))
+    query = text(
+        "SELECT COUNT(*), SUM(CASE WHEN workflow_started THEN 0 ELSE 1 END) FROM cart "
+        "WHERE retailer_id = :r AND cart_id LIKE 'f-%'"
+    )
+    began = time.monotonic()
+    backlog: int | None = None
+    try:
+        while True:
+            with engine.connect() as conn:
+                carts, waiting = conn.execute(query, {"r": retailer}).one()
+            waiting = int(waiting or 0)
+            backlog = waiting if backlog is None else backlog
+            seconds = time.monotonic() - began
+            if not waiting or seconds > timeout:
+                break
+            time.sleep(0.25)
+    finally:
+        engine.dispose()
+    if waiting:
+        log(f"  first: {waiting} of {carts} carts still not started after {timeout:.0f} s")
+    started = int(carts) - waiting
+    return Drain(
+        carts=int(carts),
+        backlog=backlog,
+        seconds=round(seconds, 1),
+        starts_per_s=round(started / (wrk_seconds + seconds), 1),
+    )
 
 
 def free_port() -> int:
@@ -310,8 +358,9 @@ def uvicorn_args(factory: str, port: int, procs: int) -> list[str]:
     ]
 
 
-def setup_retailer(base: str) -> tuple[str, str]:
-    """A retailer, its API key, a publishable key for the bench origin, and the minor carts."""
+def setup_retailer(base: str) -> tuple[str, str, str]:
+    """A retailer (its id), its API key, a publishable key for the bench origin, and the minor
+    carts."""
     with httpx.Client(base_url=base, timeout=120) as http:
         retailer = f"bench{uuid.uuid4().hex[:6]}"
         created = http.post(
@@ -350,7 +399,7 @@ def setup_retailer(base: str) -> tuple[str, str]:
         )
         seeded.raise_for_status()
         assert seeded.json()["stored"] == MINOR_CARTS, seeded.text
-        return api_key, pk.json()["key"]
+        return retailer, api_key, pk.json()["key"]
 
 
 def run_database(args: argparse.Namespace, db: str, tmp: Path, done: list[Result]) -> list[Result]:
@@ -417,7 +466,7 @@ def run_processes(
     base = f"http://127.0.0.1:{port}"
     with process(uvicorn_args("winback", port, procs), env, f"winback-{db}-{procs}", tmp):
         wait_http(f"{base}/healthz")
-        api_key, pk = setup_retailer(base)
+        retailer, api_key, pk = setup_retailer(base)
         json_headers = {"Content-Type": "application/json", "X-API-Key": api_key}
         for scenario in args.scenarios:
             if scenario == "batch":
@@ -433,6 +482,11 @@ def run_processes(
                 lua = lua_for(scenario, "/v1/carts/CART/events", json_headers)
                 result = measure(args, db, procs, scenario, base + "/", lua, tmp)
                 result.ratio = round(result.requests_per_s / bare.requests_per_s, 2)
+                if scenario == "first":  # the 202s are in; the starts may still be queued
+                    result.drain = wait_for_starts(
+                        env["WINBACK_DATABASE_URL"], retailer, args.duration
+                    )
+                    log(f"  {db} x{procs} first, workflow starts: {result.drain}")
             results.append(result)
     return results
 
@@ -495,6 +549,13 @@ def report(args: argparse.Namespace, results: list[Result]) -> None:
         "events/s; ratio = ours / bare (same db, same processes, same run)"
     )
     print(table(results))
+    for r in results:
+        if r.drain is not None:
+            print(
+                f"{r.database} x{r.processes} first: {r.drain.carts} carts accepted, "
+                f"{r.drain.backlog} not yet started when wrk stopped, all started "
+                f"{r.drain.seconds} s later: {r.drain.starts_per_s} workflow starts/s sustained"
+            )
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 

@@ -36,6 +36,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.started_workflows import StartedWorkflows
+from winback.carts.relay import CartRelay
 from winback.composition.stack import build_app, running_worker
 from winback.composition.tables import metadata  # every table of every domain
 from winback.messaging.channels import ChannelAdapter
@@ -199,6 +200,12 @@ class Stack:
     sessions: SessionFactory
     task_queue: str
     env: WorkflowEnvironment
+    relay: CartRelay
+
+    async def drain(self) -> None:
+        """Waits until the API's relay has told every workflow it was handed (first events'
+        starts leave the request path: ``winback.carts.relay``)."""
+        await self.relay.drain()
 
     async def retailer(self, name: str = "Acme", **extra: Any) -> "RetailerClient":
         """A new retailer; its id is unique per call because workflow IDs outlive a test's
@@ -243,6 +250,7 @@ class RetailerClient:
         body = {"event_id": fields.pop("event_id", uuid.uuid4().hex), "type": type, **fields}
         response = await self.post(f"/v1/carts/{cart_id}/events", body)
         assert response.status_code == 202, response.text
+        await self.stack.drain()  # a queued start has reached Temporal: tests talk to it next
         return dict(response.json())
 
     def workflow(self, cart_id: str) -> Any:
@@ -308,7 +316,7 @@ async def _stack(
         running_worker(client, settings, sessions, adapters, http),
     ):
         try:
-            yield Stack(api, client, sessions, task_queue, env)
+            yield Stack(api, client, sessions, task_queue, env, app.state.cart_relay)
         finally:
             await started.terminate_running(client)
 

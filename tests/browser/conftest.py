@@ -122,7 +122,12 @@ async def live(
             running_worker(fresh_time_skipping_env.client, settings, sessions, adapters, http),
         ):
             stack = Stack(
-                api, fresh_time_skipping_env.client, sessions, task_queue, fresh_time_skipping_env
+                api,
+                fresh_time_skipping_env.client,
+                sessions,
+                task_queue,
+                fresh_time_skipping_env,
+                app.state.cart_relay,
             )
             yield LiveConsole(stack, base_url, TWILIO_AUTH_TOKEN)
     finally:

@@ -164,6 +164,19 @@ class Settings(BaseSettings):
     otel_service_name: str | None = Field(
         default=None, description="The traces' service name (default winback-api/-worker)."
     )
+    cart_relay_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="How many cart workflow starts each API process has in flight at once, off "
+        "the request path (``winback.carts.relay``).",
+    )
+    cart_relay_max_queued: int = Field(
+        default=10_000,
+        ge=1,
+        description="Carts an API process holds waiting for their workflow start; beyond that a "
+        "new cart's start is left to the worker's sweep (``redrive_every_seconds``).",
+    )
     redrive_every_seconds: float | None = Field(
         default=60,
         description="How often each worker tells cart workflows the changes they missed while "

@@ -22,7 +22,7 @@ from api.client_access import (
     ClientCaller,
     ClientDep,
 )
-from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from api.deps import CartRelayDep, SessionDep, SettingsDep, TemporalClientDep
 from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import (
     ClientEventIn,
@@ -39,7 +39,7 @@ from winback.carts.fast_events import (
 )
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
-from winback.carts.workflow_sync import tell_workflow
+from winback.carts.relay import QUEUED, tell_or_queue
 from winback.customers.phones import normalize_phone
 from winback.customers.signed_identity import identity_secret
 from winback.platform.logs import bind_now
@@ -80,6 +80,7 @@ async def _cart(session: SessionDep, retailer_id: str, cart_id: str) -> Cart | N
 async def _record(
     session: SessionDep,
     client: TemporalClientDep,
+    relay: CartRelayDep,
     settings: SettingsDep,
     caller: ClientCaller,
     cart_id: str,
@@ -87,6 +88,7 @@ async def _record(
     callback_phone: str | None = None,
 ) -> bool:
     """The same steps as the retailer's event route, plus the cart's owner; returns duplicate."""
+    started = time.perf_counter()
 
     def remember_visitor(recorded: RecordedEvent) -> None:
         cart = recorded.cart
@@ -98,19 +100,24 @@ async def _record(
     recorded = await store_event(
         session, retailer=caller.retailer, cart_id=cart_id, event=event, also=remember_visitor
     )
-    await tell_workflow(
+    actions = await tell_or_queue(
         session,
         client,
+        relay,
         task_queue=settings.task_queue,
         retailer=caller.retailer,
         cart=recorded.cart,
+        since=started,
     )
+    if actions != [QUEUED]:  # a queued start is timed by the relay
+        observe_signals(actions, started)
     return recorded.duplicate
 
 
 async def _record_simple(
     session: SessionDep,
     client: TemporalClientDep,
+    relay: CartRelayDep,
     settings: SettingsDep,
     caller: ClientCaller,
     cart_id: str,
@@ -139,10 +146,17 @@ async def _record_simple(
     if needs_workflow(fast.cart):
         cart = await session.get(Cart, fast.cart.id)
         assert cart is not None
-        actions = await tell_workflow(
-            session, client, task_queue=settings.task_queue, retailer=caller.retailer, cart=cart
+        actions = await tell_or_queue(
+            session,
+            client,
+            relay,
+            task_queue=settings.task_queue,
+            retailer=caller.retailer,
+            cart=cart,
+            since=started,
         )
-        observe_signals(actions, started)
+        if actions != [QUEUED]:  # a queued start is timed by the relay
+            observe_signals(actions, started)
     return fast.duplicate
 
 
@@ -157,6 +171,7 @@ async def post_client_event(
     caller: ClientDep,
     session: SessionDep,
     client: TemporalClientDep,
+    relay: CartRelayDep,
     settings: SettingsDep,
 ) -> ClientEventAccepted:
     """A storefront event from the shopper's browser (items, page views, `idle`,
@@ -164,7 +179,9 @@ async def post_client_event(
     signature from the retailer's backend; the rest are ignored and listed in `ignored`."""
     if event.identity is None:  # nothing but the cart: the Core fast path (fast_events)
         cart_event, _ = to_cart_event(event, None, event_prefix=caller.event_prefix)
-        duplicate = await _record_simple(session, client, settings, caller, cart_id, cart_event)
+        duplicate = await _record_simple(
+            session, client, relay, settings, caller, cart_id, cart_event
+        )
         return ClientEventAccepted(
             cart_id=cart_id, duplicate=duplicate, identity="none", ignored=[]
         )
@@ -179,7 +196,7 @@ async def post_client_event(
         raise RequestValidationError(
             [{**e, "loc": ("body", "identity", *e["loc"])} for e in err.errors()]
         ) from None
-    duplicate = await _record(session, client, settings, caller, cart_id, cart_event)
+    duplicate = await _record(session, client, relay, settings, caller, cart_id, cart_event)
     identity: Literal["signed", "unsigned", "none"] = "none"
     if trusted is not None and trusted.dropped:
         identity = "unsigned"
@@ -218,6 +235,7 @@ async def reply_client_nudge(
     caller: ClientDep,
     session: SessionDep,
     client: TemporalClientDep,
+    relay: CartRelayDep,
     settings: SettingsDep,
 ) -> ClientNudgeReplied:
     """The shopper's answer to the nudge. `callback` needs the number to call and the
@@ -254,7 +272,7 @@ async def reply_client_nudge(
         type="nudge_reply",
         reply=body.reply,
     )
-    await _record(session, client, settings, caller, cart_id, event, callback_phone=phone)
+    await _record(session, client, relay, settings, caller, cart_id, event, callback_phone=phone)
     return ClientNudgeReplied(reply=body.reply, callback_requested=body.reply == "callback")
 
 

@@ -8,7 +8,8 @@ taken too). Each event is what ``POST /v1/client/carts/{id}/events`` takes, plus
 ``cart_id``, and gets the same treatment: the same validation, the same per-visitor event ids
 and cart ownership, the same dedupe, ordering and snapshot rules (in body order), stored in one
 transaction committed before the answer; then the workflows of the carts whose course changed
-are started or signalled, as the single route does. The answer lists each event's outcome:
+are signalled, or their starts queued with the relay (``winback.carts.relay``), as the single
+route does. The answer lists each event's outcome:
 ``stored``, ``duplicate`` or ``rejected`` with the reason; a bad event does not spoil the rest.
 """
 
@@ -29,7 +30,7 @@ from api.client_access import (
     check_client_rate,
     checked_visitor,
 )
-from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from api.deps import CartRelayDep, SessionDep, SettingsDep, TemporalClientDep
 from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import ClientEventIn, owned_by, to_cart_event
 from winback.carts.events import CART_ID_PATTERN, EventIdConflict, record_event
@@ -42,7 +43,7 @@ from winback.carts.fast_events import (
     record_simple_event,
 )
 from winback.carts.models import Cart
-from winback.carts.workflow_sync import tell_workflow
+from winback.carts.relay import QUEUED, tell_or_queue
 from winback.customers.signed_identity import identity_secret
 from winback.platform.logs import bind
 
@@ -149,6 +150,7 @@ async def post_client_batch(
     key: CheckedKeyDep,
     session: SessionDep,
     client: TemporalClientDep,
+    relay: CartRelayDep,
     settings: SettingsDep,
 ) -> BatchAccepted:
     """Up to 500 events of one browser's carts in one request, as `navigator.sendBeacon`
@@ -258,7 +260,7 @@ async def post_client_batch(
         if count:
             EVENTS.labels("batch", outcome).inc(count)
     for cart_pk in sorted(to_tell):
-        await _tell(session, client, settings, caller, cart_pk, started)
+        await _tell(session, client, relay, settings, caller, cart_pk, started)
     return BatchAccepted(**counts, results=results)
 
 
@@ -290,28 +292,33 @@ async def _record_with_identity(
 async def _tell(
     session: SessionDep,
     client: TemporalClientDep,
+    relay: CartRelayDep,
     settings: SettingsDep,
     caller: ClientCaller,
     cart_pk: int,
     started: float,
 ) -> None:
-    """Starts or signals one cart's workflow. The events are stored already: if Temporal is
-    unreachable now, the worker's re-driver (``winback.carts.redrive``) tells it later, so one
-    cart's failure neither fails the batch nor stops the others."""
+    """Queues one cart's workflow start with the relay, or signals its started workflow. The
+    events are stored already: if Temporal is unreachable now, the worker's re-driver
+    (``winback.carts.redrive``) tells it later, so one cart's failure neither fails the batch
+    nor stops the others."""
     cart = await session.get(Cart, cart_pk)
     if cart is None:
         return
     cart_id = cart.cart_id
     try:
         with bind(retailer_id=caller.retailer.id, cart_id=cart_id):
-            actions = await tell_workflow(
+            actions = await tell_or_queue(
                 session,
                 client,
+                relay,
                 task_queue=settings.task_queue,
                 retailer=caller.retailer,
                 cart=cart,
+                since=started,
             )
-        observe_signals(actions, started)
+        if actions != [QUEUED]:  # a queued start is timed by the relay
+            observe_signals(actions, started)
     except RPCError as err:
         await session.rollback()
         log.warning(

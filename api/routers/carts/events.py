@@ -9,7 +9,14 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from temporalio.service import RPCError
 
-from api.deps import EventRetailerDep, RetailerDep, SessionDep, SettingsDep, TemporalClientDep
+from api.deps import (
+    CartRelayDep,
+    EventRetailerDep,
+    RetailerDep,
+    SessionDep,
+    SettingsDep,
+    TemporalClientDep,
+)
 from api.metrics import EVENTS, observe_signals
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
 from winback.carts.fast_events import (
@@ -20,7 +27,8 @@ from winback.carts.fast_events import (
 )
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
-from winback.carts.workflow_sync import cart_workflow_id, tell_workflow
+from winback.carts.relay import QUEUED, tell_or_queue
+from winback.carts.workflow_sync import cart_workflow_id
 from winback.customers.models import Customer
 from winback.messaging.models import Message, MessagePublic
 from winback.platform.logs import bind_now
@@ -34,8 +42,17 @@ CartId = Annotated[str, Path(pattern=CART_ID_PATTERN, description="The storefron
 class EventAccepted(BaseModel):
     cart_id: str
     duplicate: bool
-    workflow_id: str | None
-    workflow_actions: list[str]
+    workflow_id: str | None = Field(
+        description="The cart's workflow: the one started, or queued to start, for it; null "
+        "while the cart has nothing that starts one (an anonymous cart, no nudge trigger)."
+    )
+    workflow_actions: list[str] = Field(
+        description="What this event made the workflow hear before the answer: signals to a "
+        "started workflow (`contact_known`, `nudge_trigger`, `order_placed`, `opted_out`, "
+        "`callback_requested`), or `queued`: the event is stored and the workflow's start is "
+        "queued, sent by this process within milliseconds (after a crash, by the worker's "
+        "sweep within its interval). `[]`: nothing to tell (a minor edit, a duplicate)."
+    )
 
 
 class CartPublic(BaseModel):
@@ -75,9 +92,12 @@ async def post_cart_event(
     session: SessionDep,
     client: TemporalClientDep,
     settings: SettingsDep,
+    relay: CartRelayDep,
 ) -> EventAccepted:
     """Stores one storefront event; starts or signals the cart's workflow only if its course
-    changes. Resending an event id is safe. On 503 the event is stored: resend it."""
+    changes. A 202 means the event is committed. A workflow start is queued, not awaited
+    (`workflow_actions: ["queued"]`); signals to a started workflow are sent before the
+    answer. Resending an event id is safe. On 503 the event is stored: resend it."""
     started = time.perf_counter()
     bind_now(retailer_id=retailer.id, cart_id=cart_id)  # on every log line of this request
     if is_simple(event):  # a page view or cart edit: the Core fast path (fast_events)
@@ -100,14 +120,22 @@ async def post_cart_event(
         recorded = await store_event(session, retailer=retailer, cart_id=cart_id, event=event)
         EVENTS.labels("api", "duplicate" if recorded.duplicate else "stored").inc()
         cart, duplicate = recorded.cart, recorded.duplicate
-    actions = await tell_workflow(
-        session, client, task_queue=settings.task_queue, retailer=retailer, cart=cart
+    actions = await tell_or_queue(
+        session,
+        client,
+        relay,
+        task_queue=settings.task_queue,
+        retailer=retailer,
+        cart=cart,
+        since=started,
     )
-    observe_signals(actions, started)
+    queued = actions == [QUEUED]
+    if not queued:  # a queued start is timed by the relay, when Temporal has accepted it
+        observe_signals(actions, started)
     return EventAccepted(
         cart_id=cart_id,
         duplicate=duplicate,
-        workflow_id=cart.workflow_id,
+        workflow_id=cart_workflow_id(retailer.id, cart_id) if queued else cart.workflow_id,
         workflow_actions=actions,
     )
 
