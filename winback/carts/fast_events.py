@@ -462,13 +462,15 @@ async def record_simple_batch(
         )
     if created:
         assert template is not None
-        columns = [c for c, v in template.items() if v is not None or c in CHANGEABLE_COLUMNS]
+        inserted_columns = [
+            c for c, v in template.items() if v is not None or c in CHANGEABLE_COLUMNS
+        ]
         # Then their keys in a read of two columns: an executemany with RETURNING is built as
         # one long VALUES list in Python (most of a new cart's CPU on PostgreSQL), without it
         # the driver's own executemany sends the rows.
         await conn.execute(
             statements.insert_new_carts,
-            [{c: cart[c] for c in columns} for cart in created.values()],
+            [{c: cart[c] for c in inserted_columns} for cart in created.values()],
         )
         made = await conn.execute(statements.select_ids, {"r": retailer.id, "c": list(created)})
         for pk, cart_id in made:
