@@ -21,13 +21,14 @@ Anything else (contact or consent, orders, opt-outs, nudge replies) goes through
 hold for both.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -130,7 +131,6 @@ class _Statements:
     values inlined for every event (and its cache key) was a visible part of an event's CPU."""
 
     insert_event: Any
-    insert_events: Any
     insert_cart: Any
     insert_new_carts: Any
     select_ids: Any
@@ -147,7 +147,6 @@ def _statements_for(dialect: str) -> _Statements:
     columns = [CART.c[name] for name in READ_COLUMNS]
     return _Statements(
         insert_event=events.returning(EVENT.c.id),
-        insert_events=events.returning(EVENT.c.event_id),
         insert_cart=insert(CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
         # No ON CONFLICT: a concurrent first event of the same cart makes this fail with a
         # unique violation, and ``commit_with_retries`` does the whole batch again (then the
@@ -350,6 +349,57 @@ async def commit_with_retries(
     raise AssertionError("unreachable")
 
 
+_EVENT_COLUMNS = ("retailer_id", "cart_id", "event_id", "type", "occurred_at", "received_at")
+
+
+@cache
+def _insert_event_rows(dialect: str) -> Any:
+    """The batch's events in one statement with one parameter: the rows as a JSON array,
+    unpacked by the database (``json_to_recordset``, ``json_each``). As an executemany with
+    RETURNING, SQLAlchemy rendered a VALUES list of 7 parameters per row, each processed in
+    Python, and psycopg parsed that long query anew every time (it caches only short ones)."""
+    names = ", ".join((*_EVENT_COLUMNS, "payload"))
+    if dialect == "postgresql":
+        rows = (
+            "SELECT r.retailer_id, r.cart_id, r.event_id, r.type, r.occurred_at, "
+            "r.received_at, CAST(r.payload AS JSON) FROM json_to_recordset(CAST(:rows AS JSON)) "
+            "AS r(retailer_id TEXT, cart_id TEXT, event_id TEXT, type TEXT, "
+            "occurred_at TIMESTAMPTZ, received_at TIMESTAMPTZ, payload TEXT)"
+        )
+    else:  # SQLite; "WHERE true" tells its parser the ON CONFLICT is the upsert's
+        picked = ", ".join(f"json_extract(value, '$.{c}')" for c in (*_EVENT_COLUMNS, "payload"))
+        rows = f"SELECT {picked} FROM json_each(:rows) WHERE true"
+    return text(
+        f"INSERT INTO {EVENT.name} ({names}) {rows} "
+        "ON CONFLICT (retailer_id, event_id) DO NOTHING RETURNING event_id"
+    ).columns(event_id=String)
+
+
+def _event_rows_json(conn: AsyncConnection, rows: list[dict[str, Any]]) -> str:
+    """The rows as ``_insert_event_rows`` takes them: times as the dialect stores them (the
+    column type's own bind processing: naive UTC text on SQLite, ISO with offset on
+    PostgreSQL), the payload as its JSON text."""
+    store_time = EVENT.c.occurred_at.type.bind_processor(conn.dialect)
+    times: dict[Any, Any] = {}
+
+    def stored(value: Any) -> Any:
+        if value not in times:
+            as_stored = store_time(value) if store_time else value
+            times[value] = as_stored if isinstance(as_stored, str) else as_stored.isoformat()
+        return times[value]
+
+    return json.dumps(
+        [
+            {
+                **row,
+                "occurred_at": stored(row["occurred_at"]),
+                "received_at": stored(row["received_at"]),
+            }
+            for row in rows
+        ]
+    )
+
+
 @dataclass
 class BatchOutcome:
     """What became of one event of ``record_simple_batch``."""
@@ -387,9 +437,13 @@ async def record_simple_batch(
         }
         for i, (cart_id, event) in enumerate(events)
     ]
-    # executemany ("insertmanyvalues"): one cached statement, sent in batches of rows; a
-    # ``.values(rows)`` of its own was compiled anew for every batch (seconds for 200 carts).
-    inserted = set((await conn.execute(statements.insert_events, rows)).scalars())
+    inserted = set(
+        (
+            await conn.execute(
+                _insert_event_rows(conn.dialect.name), {"rows": _event_rows_json(conn, rows)}
+            )
+        ).scalars()
+    )
     outcomes: list[BatchOutcome | None] = [None] * len(events)
     new: list[int] = []  # positions of the events stored by this batch, in body order
     first_cart: dict[str, str] = {}
