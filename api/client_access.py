@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import SessionFactoryDep
 from api.rate_limit import ClientRateLimiter
 from winback.carts.client_events import VISITOR_PATTERN, visitor_hash
-from winback.retailers.lookups import ClientKeyRef, RetailerRef, client_key
+from winback.retailers.lookups import ClientKeyRef, RetailerRef, cached_client_key, client_key
 
 CLIENT_PREFIX = "/v1/client/"
 VISITOR_HEADER = "X-Winback-Visitor"
@@ -63,8 +63,10 @@ async def checked_key(
     session of its own, so the request's own transaction starts with its write."""
     if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing ?key= (a publishable key)")
-    async with factory() as session:
-        row = await client_key(session, key)
+    row = cached_client_key(key)
+    if row is None:  # a miss: read it (a hit makes no session at all)
+        async with factory() as session:
+            row = await client_key(session, key)
     if row is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or expired publishable key")
     origin = request.headers.get("origin")

@@ -16,7 +16,11 @@ from temporalio.client import Client
 from winback.carts.relay import CartRelay
 from winback.platform.db import SessionFactory
 from winback.platform.settings import DEV_ADMIN_TOKEN, Settings
-from winback.retailers.lookups import RetailerRef, retailer_of_api_key
+from winback.retailers.lookups import (
+    RetailerRef,
+    cached_retailer_of_api_key,
+    retailer_of_api_key,
+)
 from winback.retailers.models import ApiKey, Retailer
 from winback.tasks.agent_models import Agent
 
@@ -222,6 +226,9 @@ async def get_event_retailer(
     that change the retailer use ``RetailerDep`` (the row itself) instead."""
     if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header")
+    cached = cached_retailer_of_api_key(key)
+    if cached is not None:  # the usual case: no session made and closed for nothing
+        return cached
     async with factory() as session:
         ref = await retailer_of_api_key(session, key)
         if ref is None:  # unknown (401), or a business unit's key (403): the full check says which

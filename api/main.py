@@ -33,6 +33,7 @@ from api.routers.retailers import api_keys, providers, publishable_keys, retaile
 from api.routers.tasks import agents, queues, tasks
 from winback.carts.relay import CartRelay
 from winback.platform.db import make_engine, make_session_factory
+from winback.platform.gc_tuning import tune_gc
 from winback.platform.settings import Settings, get_settings
 from winback.platform.temporal import connect
 from winback.platform.tracing import TraceRequests, Tracing, configure_tracing
@@ -64,6 +65,7 @@ def create_app(
             settings.database_url, busy_timeout=settings.database_busy_timeout_seconds
         )
         app.state.sessions = make_session_factory(engine)
+        tune_gc()  # ingestion's short-lived objects (winback.platform.gc_tuning)
         app.state.temporal = temporal or await connect(
             settings.temporal_address,
             settings.temporal_namespace,

@@ -21,13 +21,14 @@ Anything else (contact or consent, orders, opt-outs, nudge replies) goes through
 hold for both.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -45,7 +46,7 @@ from winback.carts.events import (
 from winback.carts.holdout import decide_group
 from winback.carts.models import Cart, CartEvent
 from winback.platform.clock import utcnow
-from winback.platform.db import is_write_conflict, sqlite_writer
+from winback.platform.db import SerialisedJSON, is_write_conflict, sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from workflows.vocabulary import CartStatus
 
@@ -93,9 +94,35 @@ class FastRecorded:
     duplicate: bool
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    dialect = conn.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+# What the fast path reads of a cart: the columns ``changes_for``, ``becomes_touchable`` and
+# ``CartRow`` use (reading all 35 cost their result processing, JSON and datetimes, per cart).
+READ_COLUMNS = tuple(
+    dict.fromkeys(
+        (
+            *CartRow.__dataclass_fields__,
+            "items",
+            "snapshot_at",
+            "last_activity_at",
+            "last_page",
+            "add_remove_count",
+            "holdout_bucket",
+        )
+    )
+)
+# What a brand-new cart row is inserted with: the columns ``changes_for`` (or the claim) may set,
+# plus those whose default is not NULL. Every row of one executemany needs the same columns.
+CHANGEABLE_COLUMNS = (
+    "items",
+    "value",
+    "currency",
+    "snapshot_at",
+    "link_url",
+    "last_activity_at",
+    "last_page",
+    "add_remove_count",
+    "nudge_reason",
+    "visitor_hash",
+)
 
 
 @dataclass(frozen=True)
@@ -105,19 +132,38 @@ class _Statements:
 
     insert_event: Any
     insert_cart: Any
+    insert_new_carts: Any
+    select_ids: Any
     select_cart: Any
+    select_carts: Any
 
 
 @cache
 def _statements_for(dialect: str) -> _Statements:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # The payload arrives as JSON text (``model_dump_json``): bound as it is, not re-encoded.
+    events = insert(EVENT).values(payload=bindparam("payload", type_=SerialisedJSON()))
+    events = events.on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
+    columns = [CART.c[name] for name in READ_COLUMNS]
     return _Statements(
-        insert_event=insert(EVENT)
-        .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
-        .returning(EVENT.c.id),
+        insert_event=events.returning(EVENT.c.id),
         insert_cart=insert(CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
-        select_cart=select(CART)
+        # No ON CONFLICT: a concurrent first event of the same cart makes this fail with a
+        # unique violation, and ``commit_with_retries`` does the whole batch again (then the
+        # cart is found and updated like any other).
+        insert_new_carts=insert(CART),
+        select_ids=select(CART.c.id, CART.c.cart_id).where(
+            CART.c.retailer_id == bindparam("r"),
+            CART.c.cart_id.in_(bindparam("c", expanding=True)),
+        ),
+        select_cart=select(*columns)
         .where(CART.c.retailer_id == bindparam("r"), CART.c.cart_id == bindparam("c"))
+        .with_for_update(),
+        select_carts=select(*columns)
+        .where(
+            CART.c.retailer_id == bindparam("r"),
+            CART.c.cart_id.in_(bindparam("c", expanding=True)),
+        )
         .with_for_update(),
     )
 
@@ -138,8 +184,8 @@ def _update_of(columns: tuple[str, ...]) -> Any:
 
 async def _cart_row(conn: AsyncConnection, retailer_id: str, cart_id: str) -> dict[str, Any] | None:
     result = await conn.execute(_statements(conn).select_cart, {"r": retailer_id, "c": cart_id})
-    row = result.mappings().first()
-    return None if row is None else dict(row)
+    row = result.first()
+    return None if row is None else dict(zip(READ_COLUMNS, row, strict=True))
 
 
 def _new_cart_values(retailer_id: str, cart_id: str, event: CartEventIn, at: Any) -> dict[str, Any]:
@@ -211,7 +257,7 @@ async def record_simple_event(
             "type": event.type,
             "occurred_at": occurred_at,
             "received_at": now,
-            "payload": event.model_dump(mode="json", exclude_none=True),
+            "payload": event.model_dump_json(exclude_none=True),
         },
     )
     if inserted.scalar() is None:  # a resend
@@ -303,6 +349,57 @@ async def commit_with_retries(
     raise AssertionError("unreachable")
 
 
+_EVENT_COLUMNS = ("retailer_id", "cart_id", "event_id", "type", "occurred_at", "received_at")
+
+
+@cache
+def _insert_event_rows(dialect: str) -> Any:
+    """The batch's events in one statement with one parameter: the rows as a JSON array,
+    unpacked by the database (``json_to_recordset``, ``json_each``). As an executemany with
+    RETURNING, SQLAlchemy rendered a VALUES list of 7 parameters per row, each processed in
+    Python, and psycopg parsed that long query anew every time (it caches only short ones)."""
+    names = ", ".join((*_EVENT_COLUMNS, "payload"))
+    if dialect == "postgresql":
+        rows = (
+            "SELECT r.retailer_id, r.cart_id, r.event_id, r.type, r.occurred_at, "
+            "r.received_at, CAST(r.payload AS JSON) FROM json_to_recordset(CAST(:rows AS JSON)) "
+            "AS r(retailer_id TEXT, cart_id TEXT, event_id TEXT, type TEXT, "
+            "occurred_at TIMESTAMPTZ, received_at TIMESTAMPTZ, payload TEXT)"
+        )
+    else:  # SQLite; "WHERE true" tells its parser the ON CONFLICT is the upsert's
+        picked = ", ".join(f"json_extract(value, '$.{c}')" for c in (*_EVENT_COLUMNS, "payload"))
+        rows = f"SELECT {picked} FROM json_each(:rows) WHERE true"
+    return text(
+        f"INSERT INTO {EVENT.name} ({names}) {rows} "
+        "ON CONFLICT (retailer_id, event_id) DO NOTHING RETURNING event_id"
+    ).columns(event_id=String)
+
+
+def _event_rows_json(conn: AsyncConnection, rows: list[dict[str, Any]]) -> str:
+    """The rows as ``_insert_event_rows`` takes them: times as the dialect stores them (the
+    column type's own bind processing: naive UTC text on SQLite, ISO with offset on
+    PostgreSQL), the payload as its JSON text."""
+    store_time = EVENT.c.occurred_at.type.bind_processor(conn.dialect)
+    times: dict[Any, Any] = {}
+
+    def stored(value: Any) -> Any:
+        if value not in times:
+            as_stored = store_time(value) if store_time else value
+            times[value] = as_stored if isinstance(as_stored, str) else as_stored.isoformat()
+        return times[value]
+
+    return json.dumps(
+        [
+            {
+                **row,
+                "occurred_at": stored(row["occurred_at"]),
+                "received_at": stored(row["received_at"]),
+            }
+            for row in rows
+        ]
+    )
+
+
 @dataclass
 class BatchOutcome:
     """What became of one event of ``record_simple_batch``."""
@@ -320,10 +417,12 @@ async def record_simple_batch(
 ) -> tuple[list[BatchOutcome], list[CartRow]]:
     """``record_simple_event`` for many simple events at once, in set statements: one insert of
     every event (still the transaction's first statement), one read of their carts, one insert
-    of the new carts, and one ``UPDATE`` per distinct set of changed columns (executemany).
-    Each cart's events apply in body order by the same rules, so the rows end as if each had
-    been posted alone in that order. Returns each event's outcome and the touched carts."""
+    of the new carts as the batch leaves them, and one ``UPDATE`` per distinct set of changed
+    columns of the others (executemany). Each cart's events apply in body order by the same
+    rules, so the rows end as if each had been posted alone in that order. Returns each event's
+    outcome and the touched carts."""
     conn = await session.connection()
+    statements = _statements(conn)
     now = utcnow()
     at = [event.occurred_at or now for _, event in events]
     rows = [
@@ -334,19 +433,14 @@ async def record_simple_batch(
             "type": event.type,
             "occurred_at": at[i],
             "received_at": now,
-            "payload": event.model_dump(mode="json", exclude_none=True),
+            "payload": event.model_dump_json(exclude_none=True),
         }
         for i, (cart_id, event) in enumerate(events)
     ]
-    # executemany ("insertmanyvalues"): one cached statement, sent in batches of rows; a
-    # ``.values(rows)`` of its own was compiled anew for every batch (seconds for 200 carts).
     inserted = set(
         (
             await conn.execute(
-                _insert(conn, EVENT)
-                .on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
-                .returning(EVENT.c.event_id),
-                rows,
+                _insert_event_rows(conn.dialect.name), {"rows": _event_rows_json(conn, rows)}
             )
         ).scalars()
     )
@@ -357,6 +451,7 @@ async def record_simple_batch(
         if event.event_id in inserted and event.event_id not in first_cart:
             first_cart[event.event_id] = cart_id
             new.append(i)
+    is_new = set(new)  # membership per event: a list made the loops below quadratic
     seen_before = [e.event_id for _, e in events if e.event_id not in inserted]
     if seen_before:
         found = await conn.execute(
@@ -366,7 +461,7 @@ async def record_simple_batch(
         )
         first_cart.update({row.event_id: row.cart_id for row in found})
     for i, (cart_id, event) in enumerate(events):
-        if outcomes[i] is None and i not in new:
+        if outcomes[i] is None and i not in is_new:
             same = first_cart.get(event.event_id) == cart_id
             outcomes[i] = (
                 BatchOutcome("duplicate")
@@ -378,29 +473,34 @@ async def record_simple_batch(
 
     cart_ids = sorted({cart_id for cart_id, _ in events})
     carts = await _cart_rows(conn, retailer.id, cart_ids)
-    missing = sorted({events[i][0] for i in new} - set(carts))
-    if missing:
-        first_at: dict[str, Any] = {}
-        for i in new:
-            first_at.setdefault(events[i][0], at[i])
-        template = _new_cart_values(retailer.id, missing[0], events[0][1], now)
-        await conn.execute(
-            _insert(conn, CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
-            [{**template, "cart_id": c, "last_activity_at": first_at[c]} for c in missing],
-        )
-        carts.update(await _cart_rows(conn, retailer.id, missing))
+    # A cart first seen in this batch is built here and inserted once, as its events leave it:
+    # no insert-then-read-then-update per new cart.
+    created: dict[str, dict[str, Any]] = {}
+    template: dict[str, Any] | None = None
+    for i in new:
+        cart_id = events[i][0]
+        if cart_id not in carts:
+            template = template or _new_cart_values(retailer.id, cart_id, events[i][1], now)
+            carts[cart_id] = created[cart_id] = {
+                **template,
+                "id": None,
+                "cart_id": cart_id,
+                "last_activity_at": at[i],
+            }
 
     refused: list[str] = []
     changed: dict[str, dict[str, Any]] = {}
     touchable: dict[str, dict[str, Any]] = {}
     for i, (cart_id, event) in enumerate(events):
-        cart = carts[cart_id]
+        cart = carts.get(cart_id)  # None: an event id reused for a cart that does not exist
+        if cart is None:
+            continue
         if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
-            if i in new:
+            if i in is_new:
                 refused.append(event.event_id)
             outcomes[i] = BatchOutcome("rejected", "the cart belongs to another browser")
             continue
-        if i not in new:
+        if i not in is_new:
             continue
         changes = changes_for(cart, event, at[i])
         if visitor_hash is not None and cart["visitor_hash"] is None:
@@ -414,8 +514,25 @@ async def record_simple_batch(
         await conn.execute(
             EVENT.delete().where(EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(refused))
         )
+    if created:
+        assert template is not None
+        inserted_columns = [
+            c for c, v in template.items() if v is not None or c in CHANGEABLE_COLUMNS
+        ]
+        # Then their keys in a read of two columns: an executemany with RETURNING is built as
+        # one long VALUES list in Python (most of a new cart's CPU on PostgreSQL), without it
+        # the driver's own executemany sends the rows.
+        await conn.execute(
+            statements.insert_new_carts,
+            [{c: cart[c] for c in inserted_columns} for cart in created.values()],
+        )
+        made = await conn.execute(statements.select_ids, {"r": retailer.id, "c": list(created)})
+        for pk, cart_id in made:
+            created[cart_id]["id"] = pk
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for cart_id, changes in changed.items():
+        if cart_id in created:
+            continue
         columns = tuple(sorted(changes))
         by_columns[columns].append(
             {"cart_pk": carts[cart_id]["id"], **{f"new_{c}": changes[c] for c in columns}}
@@ -431,6 +548,6 @@ async def record_simple_batch(
 async def _cart_rows(
     conn: AsyncConnection, retailer_id: str, cart_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    query = select(CART).where(CART.c.retailer_id == retailer_id, CART.c.cart_id.in_(cart_ids))
-    rows = (await conn.execute(query.with_for_update())).mappings()
-    return {row["cart_id"]: dict(row) for row in rows}
+    rows = await conn.execute(_statements(conn).select_carts, {"r": retailer_id, "c": cart_ids})
+    carts = (dict(zip(READ_COLUMNS, row, strict=True)) for row in rows)
+    return {cart["cart_id"]: cart for cart in carts}

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from winback.platform.caching import TtlCache
 from winback.platform.clock import utcnow
 from winback.retailers.models import ApiKey, Retailer
-from winback.retailers.publishable_keys import PublishableKey
+from winback.retailers.publishable_keys import PublishableKey, normalize_origin
 
 
 class RetailerIdentity(Protocol):
@@ -62,9 +62,11 @@ class ClientKeyRef:
         return self.expires_at_ts is None or self.expires_at_ts > utcnow().timestamp()
 
     def allows(self, origin: str) -> bool:
-        probe = PublishableKey(retailer_id=self.retailer.id, key=self.key)
-        probe.allowed_origins = list(self.allowed_origins)
-        return probe.allows(origin)
+        """``PublishableKey.allows`` without building a table model per request."""
+        try:
+            return normalize_origin(origin) in self.allowed_origins
+        except ValueError:
+            return False
 
 
 _API_KEYS: TtlCache[RetailerRef] = TtlCache()
@@ -79,6 +81,17 @@ def invalidate() -> None:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def cached_retailer_of_api_key(key: str) -> RetailerRef | None:
+    """The cached answer of ``retailer_of_api_key``, if any: no session needed on a hit."""
+    return _API_KEYS.get(_digest(key))
+
+
+def cached_client_key(key: str) -> ClientKeyRef | None:
+    """The cached answer of ``client_key`` for a key still valid, if any (expiry checked)."""
+    cached = _CLIENT_KEYS.get(_digest(key))
+    return cached if cached is not None and cached.is_valid() else None
 
 
 async def retailer_of_api_key(session: AsyncSession, key: str) -> RetailerRef | None:
