@@ -361,6 +361,8 @@ async def test_bad_client_input_is_a_4xx_naming_the_field(stack: Stack) -> None:
         stack, key, "/carts/c1/events", event("item_added", items=[{"sku": "x"}]), visitor()
     )
     assert bad_items.status_code == 422 and "items.0" in bad_items.json()["detail"]
+    no_items = await client_post(stack, key, "/carts/c1/events", event("item_added"), visitor())
+    assert no_items.status_code == 422 and "needs 'items'" in no_items.json()["detail"]
     signed_garbage = {
         "email": "not-an-email",
         "email_signature": sign_identity(secret, "not-an-email"),

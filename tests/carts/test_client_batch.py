@@ -51,6 +51,7 @@ async def test_a_batch_stores_each_event_once_in_order_and_says_what_became_of_e
             {**again, "cart_id": "b2"},
             {"cart_id": "b3", "event_id": "x", "type": "order_placed"},  # never from a browser
             {**first, "cart_id": "b1"},  # the same event again in the same batch
+            {"cart_id": "b4", "event_id": "y", "type": "item_removed"},  # no items: the cart?
         ],
     }
     response = await beacon(stack, key, body)
@@ -63,9 +64,11 @@ async def test_a_batch_stores_each_event_once_in_order_and_says_what_became_of_e
         "stored",
         "rejected",
         "duplicate",
+        "rejected",
     ]
     assert "type" in answer["results"][3]["reason"]
-    assert (answer["stored"], answer["duplicate"], answer["rejected"]) == (3, 1, 1)
+    assert "needs 'items'" in answer["results"][5]["reason"]
+    assert (answer["stored"], answer["duplicate"], answer["rejected"]) == (3, 1, 2)
 
     b1 = await cart(retailer, "b1")
     assert b1["value"] == 30 and len(b1["items"]) == 2  # body order: the last snapshot wins

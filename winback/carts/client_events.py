@@ -10,9 +10,9 @@ passes is a ``CartEventIn`` for ``record_event``: one pipeline for every source.
 
 import hashlib
 import re
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from winback.carts.events import CartEventIn, CartItem
 from winback.carts.models import Cart
@@ -37,6 +37,13 @@ class ClientEventIn(BaseModel):
     page: str | None = Field(default=None, max_length=2000)
     identity: ClientIdentity | None = None
     consent: ConsentIn | None = None
+
+    @model_validator(mode="after")
+    def _items_with_item_events(self) -> Self:
+        """Checked here, where the 422 can name the field, not later in ``CartEventIn``."""
+        if self.type in ("item_added", "item_removed") and self.items is None:
+            raise ValueError(f"'{self.type}' needs 'items': the whole cart after the change")
+        return self
 
 
 class ClientNudgeReplyIn(BaseModel):
