@@ -561,7 +561,10 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         )
 
     async def _finish(self, cadence_done: bool = False) -> CartRecoveryResult:
-        self._finished = True  # any callback task still open is cancelled
+        # Stopped or expired: any callback task still open is cancelled. At the end of the
+        # cadence it is not: one the shopper asks for in this very task (its signal can still
+        # arrive) is carried out before the workflow closes.
+        self._finished = not cadence_done
         if self._order is not None:
             stage = Stage.RECOVERED if self._abandoned_at is not None else Stage.PURCHASED
         elif self._opted_out is not None:
