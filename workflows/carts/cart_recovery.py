@@ -13,11 +13,11 @@ step's send activity re-reads the cart, marks it abandoned (backdated to last ac
 ``abandon_after``) and sends, or answers "not due until X" if the shopper was busy since, and
 the workflow sleeps again. Ten minor edits cost the same Temporal actions as one. After its last
 step the journey ends: a later purchase is credited by the API, a later callback request starts
-a run of its own (``CartRecoveryInput.callback_only``). A whole default cadence costs
-2 + 2 per executed step (start, the nudge's signal and activity... see ``CartRecoveryWorkflow``).
+a run of its own (``CartRecoveryInput.callback_only``). A whole cadence costs less than 2 + 2
+Temporal actions per executed step (counted in ``CartRecoveryWorkflow``).
 
 What the fold costs: the cart's row says ``active`` until the first follow-up is due, unless
-the worker's sweep (``winback.carts.redrive.mark_idle_carts_abandoned``, every minute, SQL only)
+the worker's sweep (``winback.carts.abandonment.mark_idle_carts_abandoned``, every minute, SQL)
 marks it abandoned first, with the same backdated time; the on-site nudge is offered only while
 the shopper is there (``_nudge_due`` and the activity's ``unless_idle_since``).
 """
@@ -100,12 +100,13 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
     timer and a send activity per executed step (the first step's timer and activity also
     settle the abandonment): 3 + 2 x 3 = 9 for nudge, email, SMS, email, where the issue's
     budget is 2 + 2 x 4 = 10. A cart bought before abandonment: start, the first step's timer,
-    the order signal (3). Two things it no longer does, each one action: a separate re-read of
-    the cart at the abandonment deadline (``refresh_cart``), and a last timer that kept a
-    finished cadence open until the cart expired (so that a late purchase or callback request
-    still found it). The price of the first: the cart row learns of the abandonment from the
-    worker's sweep, not from the workflow (see the module docstring); of the second: a callback
-    requested after the end needs a start of its own.
+    the order signal (3). Three actions fewer than ``CartRecovery``: no re-read of the cart at
+    the abandonment deadline (``refresh_cart``) and no timer of its own for that deadline (the
+    first step's timer and send do both), and no last timer keeping a finished cadence open
+    until the cart expired (so that a late purchase or callback request still found it). The
+    price of the first two: the cart row learns of the abandonment from the worker's sweep, not
+    from the workflow (see the module docstring); of the third: a callback requested after the
+    end needs a start of its own (a late purchase is credited by the API anyway).
 
     It never upserts ``WinbackStage``: each upsert is a billed action and nothing reads it. The
     carts table keeps the stage for the dashboard and the reports; the ``state`` query and the
