@@ -128,12 +128,13 @@ async def heartbeating(every: float = HEARTBEAT_EVERY) -> AsyncIterator[None]:
 
 
 def _shopper_left(ctx: CartContext, idle_since: datetime | None) -> bool:
-    """No on-site help for a shopper who is not on the site any more: the cart is abandoned,
-    or its last activity is older than ``idle_since`` (what the workflow asked)."""
+    """No on-site help for a shopper who is not on the site any more: the cart is abandoned (the
+    sweep saw it idle), or its last activity is older than ``idle_since`` (what the workflow
+    asked). A purchase or opt-out is the workflow's to act on (its signal stops it), as before."""
     if idle_since is None:
         return False
     cart = ctx.cart
-    if cart.status != CartStatus.ACTIVE:
+    if cart.status == CartStatus.ABANDONED:
         return True
     return cart.last_activity_at is not None and cart.last_activity_at <= idle_since
 
