@@ -26,9 +26,12 @@ class Stage(StrEnum):
     RECOVERED = "recovered"  # bought after abandonment
     OPTED_OUT = "opted_out"
     DECLINED = "declined"  # told an agent they are not interested
-    EXPIRED = "expired"
+    EXPIRED = "expired"  # the cart expired before its cadence was through
+    # Every follow-up step ran (sent or skipped) and the journey ended there; a later purchase
+    # is credited by the API (``winback.carts.attribution``), not by the workflow.
+    COMPLETED = "completed"
 
-    FINAL = nonmember(frozenset({PURCHASED, RECOVERED, OPTED_OUT, DECLINED, EXPIRED}))
+    FINAL = nonmember(frozenset({PURCHASED, RECOVERED, OPTED_OUT, DECLINED, EXPIRED, COMPLETED}))
 
 
 class StepOutcome(StrEnum):
@@ -38,6 +41,7 @@ class StepOutcome(StrEnum):
     STOPPED = "stopped"  # the cart was bought or opted out meanwhile
     FAILED = "failed"  # the provider refused it for good
     READY = "ready"  # guards passed; for steps a person carries out (agent calls)
+    NOT_DUE = "not_due"  # the shopper was active since: the first follow-up is due at retry_at
 
 
 class TaskKind(StrEnum):

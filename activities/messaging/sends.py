@@ -11,10 +11,15 @@ between the claim and the provider's answer, the activity's heartbeat stops, Tem
 within seconds, and the retry settles the row still ``sending`` from the provider's side
 (``winback.messaging.reconcile``): found there, it is marked sent; not there, it is sent again;
 the verdict is recorded on the message's ``resolution``.
+
+The cadence's first follow-up also settles the abandonment (``SendStepInput.abandon_after_seconds``,
+``winback.carts.abandonment``): the workflow does not re-read the cart at the deadline, so the
+send marks it abandoned, backdated, or answers ``not_due`` if the shopper was active since.
 """
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -30,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from winback.carts.abandonment import judge_abandonment
 from winback.carts.context import CartContext, load_cart_context
 from winback.carts.discount_models import DiscountCode
 from winback.carts.holdout import is_held_out
@@ -121,6 +127,18 @@ async def heartbeating(every: float = HEARTBEAT_EVERY) -> AsyncIterator[None]:
             await task
 
 
+def _shopper_left(ctx: CartContext, idle_since: datetime | None) -> bool:
+    """No on-site help for a shopper who is not on the site any more: the cart is abandoned (the
+    sweep saw it idle), or its last activity is older than ``idle_since`` (what the workflow
+    asked). A purchase or opt-out is the workflow's to act on (its signal stops it), as before."""
+    if idle_since is None:
+        return False
+    cart = ctx.cart
+    if cart.status == CartStatus.ABANDONED:
+        return True
+    return cart.last_activity_at is not None and cart.last_activity_at <= idle_since
+
+
 def dedupe_key(workflow_id: str, step_index: int, suffix: str = "") -> str:
     return f"{workflow_id}/step-{step_index}{suffix}"
 
@@ -142,9 +160,38 @@ class MessagingActivities:
     async def send_step(self, input: SendStepInput) -> SendStepResult:
         """Checks every guard, then sends the step once through its channel's adapter."""
         async with heartbeating():
-            result = await self._send_step(input)
+            abandoned_at, not_due = await self._abandonment(input)
+            result = not_due or await self._send_step(input)
         _count_send(input.step.channel, str(result.outcome))
-        return result
+        return dataclasses.replace(result, abandoned_at=abandoned_at)
+
+    async def _abandonment(
+        self, input: SendStepInput
+    ) -> tuple[datetime | None, SendStepResult | None]:
+        """For a step sent before the workflow knows the abandonment: marks the cart abandoned
+        if the shopper has been idle long enough (committed on its own: a retry finds it so),
+        and says ``not_due`` if the step is not due yet. (None, None) when not asked."""
+        if input.abandon_after_seconds is None:
+            return None, None
+        async with session_scope(self._sessions) as session:
+            ctx = await _require_cart(session, input.retailer_id, input.cart_id, for_update=True)
+            verdict = await judge_abandonment(
+                session,
+                ctx.cart,
+                abandon_after=timedelta(seconds=input.abandon_after_seconds),
+                grace=timedelta(seconds=input.abandon_grace_seconds),
+                delay=timedelta(seconds=input.step.delay_seconds),
+                at=input.at,
+            )
+        grace = timedelta(seconds=input.abandon_grace_seconds)
+        if verdict.due_at is not None and verdict.due_at - grace > input.at:
+            why = "abandoned later than it looked" if verdict.abandoned_at else "shopper active"
+            return verdict.abandoned_at, SendStepResult(
+                StepOutcome.NOT_DUE,
+                f"{why}: due at {verdict.due_at:%Y-%m-%d %H:%M}",
+                retry_at=verdict.due_at,
+            )
+        return verdict.abandoned_at, None
 
     async def _send_step(self, input: SendStepInput) -> SendStepResult:
         step = input.step
@@ -285,7 +332,13 @@ class MessagingActivities:
     @activity.defn
     async def check_step(self, input: SendStepInput) -> SendStepResult:
         """The same guards as a send, for a step a person carries out (an agent's call)."""
-        async with heartbeating(), session_scope(self._sessions) as session:
+        async with heartbeating():
+            abandoned_at, not_due = await self._abandonment(input)
+            result = not_due or await self._check_step(input)
+        return dataclasses.replace(result, abandoned_at=abandoned_at)
+
+    async def _check_step(self, input: SendStepInput) -> SendStepResult:
+        async with session_scope(self._sessions) as session:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
             verdict = await _check_guards(session, ctx, input.step, input, self._settings)
             if verdict is None and is_held_out(ctx.cart):
@@ -346,6 +399,8 @@ class MessagingActivities:
             ctx = await _require_cart(session, input.retailer_id, input.cart_id)
             message = await message_by_key(session, key)
             held_out = is_held_out(ctx.cart)
+            if message is None and _shopper_left(ctx, input.unless_idle_since):
+                return OfferNudgeResult(message_id=None)
             if message is None:
                 rendered = await _render(session, ctx, input.step, None)
                 message = Message(

@@ -363,3 +363,65 @@ async def test_agent_calls_count_in_the_study_test_and_the_outbox(stack: Stack) 
         ("c1", "reached_not_interested"),
         ("c2", "no_answer"),
     ]
+
+
+async def _touches(retailer: RetailerClient) -> list[str]:
+    """The shopper's messages (not the agents' notifications)."""
+    outbox = await retailer.outbox()
+    return [m["channel"] for m in outbox if m["template"] != "agent_notification"]
+
+
+async def _nudged(retailer: RetailerClient) -> None:
+    await _start(retailer)
+    await retailer.event("c1", "exit_intent")
+    async with asyncio.timeout(30):
+        while not (await retailer.get("/v1/carts/c1/nudges")).json():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_callback_asked_for_after_the_journey_ended_is_still_carried_out(
+    stack: Stack,
+) -> None:
+    """The journey ends after its last step; a "call me back" that comes later is not lost:
+    the API starts a run of the same workflow id that only carries out the callback."""
+    retailer = await _setup(
+        stack, {"channel": "onsite", "sla": "15m"}, {"channel": "email", "delay": "1h"}
+    )
+    await _nudged(retailer)
+    assert (await retailer.result("c1")).stage == "completed"
+
+    told = await retailer.event("c1", "nudge_reply", reply="callback")
+
+    assert told["workflow_actions"] == ["callback_started"]
+    task = await _open_task(retailer)
+    assert (task.kind, task.priority) == ("callback", 2)
+    await _complete(retailer, task, "reached_not_interested")
+    result = await retailer.result("c1")
+    assert result.stage == "declined"
+    assert [(s.channel, s.reason) for s in result.steps] == [
+        ("onsite", "callback: reached_not_interested")
+    ]
+    assert await _touches(retailer) == ["onsite", "email", "agent_call"]
+
+
+async def test_a_callback_still_open_after_the_last_step_is_seen_through(stack: Stack) -> None:
+    retailer = await _setup(
+        stack, {"channel": "onsite", "sla": "15m"}, {"channel": "email", "delay": "1h"}
+    )
+    await _nudged(retailer)
+    told = await retailer.event("c1", "nudge_reply", reply="callback")
+    assert told["workflow_actions"] == ["callback_requested"]
+    task = await _open_task(retailer)
+
+    await retailer.stack.env.sleep(timedelta(hours=3))  # the email went; the task waits on
+    assert await _touches(retailer) == ["onsite", "email"]
+    assert [t.status for t in await retailer.workflow("c1").query(CartRecoveryWorkflow.tasks)] == [
+        "open"
+    ]
+    await _complete(retailer, task, "voicemail")
+
+    result = await retailer.result("c1")
+    assert result.stage == "completed"
+    assert ("onsite", "sent", "callback: voicemail") in [
+        (s.channel, s.outcome, s.reason) for s in result.steps
+    ]

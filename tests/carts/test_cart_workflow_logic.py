@@ -65,13 +65,17 @@ class FakeCartActivities:
     """The cart's activities, answering like a database holding one active cart.
 
     ``answers`` scripts the send results of a step index, one per call (then ``SENT``);
-    a step the cadence's value conditions exclude is skipped as the real guard would."""
+    a step the cadence's value conditions exclude is skipped as the real guard would. A step
+    sent before the workflow knows the abandonment is judged as ``winback.carts.abandonment``
+    does, from ``last_activity_at`` (the start, unless a test moves it: the shopper was busy)."""
 
     cart_value: float = 120.0
     has_contact: bool = True
     answers: dict[int, list[SendStepResult]] = field(default_factory=dict)
     abandoned_at: datetime | None = None
+    last_activity_at: datetime | None = None
     refreshes: list[datetime] = field(default_factory=list)
+    judged: list[datetime] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     checked: list[Sent] = field(default_factory=list)
     nudges: list[str] = field(default_factory=list)
@@ -102,18 +106,48 @@ class FakeCartActivities:
             return SendStepResult(StepOutcome.SKIPPED, "not below the maximum")
         return SendStepResult(StepOutcome.SENT, message_id=len(self.sent) + 1)
 
+    def _not_due(self, input: SendStepInput) -> SendStepResult | None:
+        """The abandonment, when the workflow asks for it: None if the step is due now."""
+        if input.abandon_after_seconds is None:
+            return None
+        self.judged.append(input.at)
+        assert self.last_activity_at is not None
+        grace = timedelta(seconds=input.abandon_grace_seconds)
+        delay = timedelta(seconds=input.step.delay_seconds)
+        if self.abandoned_at is None:
+            idle_at = self.last_activity_at + timedelta(seconds=input.abandon_after_seconds)
+            if idle_at - grace > input.at:
+                return SendStepResult(StepOutcome.NOT_DUE, "busy", retry_at=idle_at + delay)
+            self.abandoned_at = min(idle_at, input.at)
+        due = self.abandoned_at + delay
+        if due - grace > input.at:
+            return SendStepResult(
+                StepOutcome.NOT_DUE, "later", retry_at=due, abandoned_at=self.abandoned_at
+            )
+        return None
+
     @activity.defn(name="send_step")
     async def send_step(self, input: SendStepInput) -> SendStepResult:
+        not_due = self._not_due(input)
+        if not_due is not None:
+            return not_due
         verdict = self._verdict(input)
         if verdict.outcome == StepOutcome.SENT:
             self.sent.append(Sent(input.step.index, input.step.channel, input.at, input.key_suffix))
+        verdict.abandoned_at = self.abandoned_at if input.abandon_after_seconds else None
         return verdict
 
     @activity.defn(name="check_step")
     async def check_step(self, input: SendStepInput) -> SendStepResult:
+        not_due = self._not_due(input)
+        if not_due is not None:
+            return not_due
         self.checked.append(Sent(input.step.index, input.step.channel, input.at, input.key_suffix))
         verdict = self._verdict(input)
-        return SendStepResult(StepOutcome.READY) if verdict.outcome == "sent" else verdict
+        if verdict.outcome == "sent":
+            verdict = SendStepResult(StepOutcome.READY)
+        verdict.abandoned_at = self.abandoned_at if input.abandon_after_seconds else None
+        return verdict
 
     @activity.defn(name="offer_nudge")
     async def offer_nudge(self, input: OfferNudgeInput) -> OfferNudgeResult:
@@ -179,6 +213,7 @@ async def cart_worker(
         await worker.__aenter__()
         workers.append(worker)
         now = await time_skipping_env.get_current_time()
+        fakes.last_activity_at = fakes.last_activity_at or now
         handle = await client.start_workflow(
             CartRecoveryWorkflow.run,
             CartRecoveryInput(
@@ -213,7 +248,10 @@ async def test_default_cadence_sends_each_step_at_its_delay_after_abandonment(
 
     result = await cart.result()
 
-    assert result.stage == "expired"
+    # The journey ends after its last step (no timer until the cart expires), and the first
+    # email's activity settled the abandonment: no separate re-read of the cart.
+    assert result.stage == "completed"
+    assert cart.fakes.refreshes == [] and len(cart.fakes.judged) == 1
     assert cart.fakes.abandoned_at is not None
     assert to_the_minute(cart.fakes.abandoned_at - cart.started_at) == ABANDON_AFTER
     assert cart.fakes.journey() == [
@@ -228,6 +266,27 @@ async def test_default_cadence_sends_each_step_at_its_delay_after_abandonment(
         ("email", "sent"),
     ]
     assert cart.fakes.nudges == [] and cart.fakes.inbox.opened == []
+
+
+async def test_a_shopper_busy_after_the_start_gets_the_first_email_later_and_backdated(
+    cart_worker: StartCart,
+) -> None:
+    """Minor edits never reach the workflow: its timer fires when the email would be due had
+    the shopper left at the start; the activity finds later activity and says "not due"."""
+    fakes = FakeCartActivities()
+    cart = await cart_worker(fakes)
+    fakes.last_activity_at = cart.started_at + timedelta(minutes=40)  # edits the API stored
+
+    result = await cart.result()
+
+    assert fakes.abandoned_at is not None
+    assert fakes.abandoned_at - cart.started_at == timedelta(minutes=40) + ABANDON_AFTER
+    assert fakes.journey()[0] == ("email", timedelta(hours=1))
+    # Judged once, when the workflow's timer fired; it then slept once more (one more timer
+    # and one more activity, however many edits there were).
+    [judged] = fakes.judged
+    assert to_the_minute(judged - cart.started_at) == ABANDON_AFTER + timedelta(hours=1)
+    assert result.stage == "completed"
 
 
 async def test_the_nudge_is_offered_once_and_only_while_the_shopper_is_on_the_site(
@@ -341,7 +400,7 @@ async def test_an_unanswered_call_is_tried_again_next_day_then_an_sms_goes(
     assert first.due_at - first.at == timedelta(hours=4)
     assert [c.outcome for c in fakes.calls] == ["no_answer", "no_answer"]
     assert [(s.channel, s.key_suffix) for s in fakes.sent] == [("sms", "-sms-fallback")]
-    assert result.stage == "expired"
+    assert result.stage == "completed"
 
 
 async def test_a_declined_call_ends_the_journey_as_declined(

@@ -61,7 +61,7 @@ async def run_two_carts(stack: Stack, retailer: RetailerClient) -> None:
     assert ordered["workflow_actions"] == ["order_placed"]
 
     assert (await retailer.result("c1")).stage == "recovered"
-    assert (await retailer.result("c2")).stage == "expired"
+    assert (await retailer.result("c2")).stage == "completed"
 
 
 async def test_report_shows_the_funnel_and_the_recovered_order(stack: Stack) -> None:
@@ -97,6 +97,39 @@ async def test_report_shows_the_funnel_and_the_recovered_order(stack: Stack) -> 
     }
     c1 = await cart(retailer, "c1")
     assert (c1["status"], c1["recovered_step"], c1["recovered_channel"]) == ("ordered", 1, "email")
+
+
+async def test_a_purchase_after_the_journey_ended_is_still_credited(stack: Stack) -> None:
+    """The workflow ends after its last step (no timer until the cart expires); an order that
+    comes later is attributed by the API, so the cart and the report say recovered."""
+    retailer = await stack.retailer()
+    await retailer.set_cadence(
+        cadence(
+            {"channel": "email", "delay": "1m"},
+            {"channel": "sms", "delay": "2m"},
+            abandon_after="1m",
+            frequency_cap=None,
+        )
+    )
+    await retailer.event("c1", "item_added", items=items(80.0), customer=BOB, consent=ALL_CONSENT)
+    assert (await retailer.result("c1")).stage == "completed"
+    [_, sms] = await retailer.outbox()
+    after_sms = datetime.fromisoformat(sms["created_at"]) + timedelta(seconds=1)
+
+    ordered = await retailer.event(
+        "c1",
+        "order_placed",
+        order={"order_id": "o-9", "value": 80.0},
+        occurred_at=after_sms.isoformat(),
+    )
+
+    assert ordered["workflow_actions"] == ["order_placed"]  # to a closed workflow: a no-op
+    c1 = await cart(retailer, "c1")
+    assert (c1["status"], c1["recovered_step"], c1["recovered_channel"]) == ("ordered", 1, "sms")
+    assert c1["abandoned_at"] is not None
+    figures = await report(retailer)
+    assert (figures["carts_abandoned"], figures["carts_recovered"]) == (1, 1)
+    assert by_channel(figures)["sms"] == (1, 1, 80.0)
 
 
 async def test_report_period_covers_carts_created_in_it(stack: Stack) -> None:

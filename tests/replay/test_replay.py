@@ -3,7 +3,9 @@
 There is at least one history per workflow type the worker runs (carts, feedback cases,
 promoter thank-yous, surveys). To record them again after an intended change, run
 ``pytest tests/replay/test_replay.py --record-histories`` and commit the files (only with a
-``workflow.patched`` guard if workflows of the old shape may still be running).
+``workflow.patched`` guard if workflows of the old shape may still be running, or under a new
+workflow type with the old files kept: ``*_v1.json`` are type ``CartRecoveryWorkflow``,
+``*_v2.json`` type ``CartRecovery``, the others the current ``CartRecoveryV3``).
 """
 
 import asyncio
@@ -86,6 +88,17 @@ async def _record_carts(stack: Stack) -> None:
     )
     await retailer.result("c3")
     await _save(retailer.workflow("c3"), "cart_agent_call_declined")
+
+    # The journey ended after its last step; the shopper then asked to be called back: the API
+    # started a callback-only run of the same workflow id (this history).
+    await retailer.event(
+        "c4", "item_added", items=items(120.0), customer=SHOPPER, consent=ALL_CONSENT
+    )
+    await retailer.result("c4")
+    await retailer.event("c4", "nudge_reply", reply="callback")
+    await _complete(retailer, await _open_task(retailer, "c4"), "voicemail", cart_id="c4")
+    await retailer.result("c4")
+    await _save(retailer.workflow("c4"), "cart_callback_after_the_journey")
 
 
 async def _record_feedback(stack: Stack) -> None:

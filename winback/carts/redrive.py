@@ -18,6 +18,7 @@ from sqlmodel import col, func, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from winback.carts.abandonment import mark_idle_carts_abandoned
 from winback.carts.models import Cart, CartEvent
 from winback.carts.workflow_sync import apply_pending_changes
 from winback.platform.clock import utcnow
@@ -102,7 +103,8 @@ async def redrive_pending_carts(
 async def run_redriver(
     sessions: SessionFactory, client: Client, *, task_queue: str, every: float, stop: asyncio.Event
 ) -> None:
-    """Sweeps every ``every`` seconds until ``stop`` is set."""
+    """Sweeps every ``every`` seconds until ``stop`` is set. Each sweep also marks idle carts
+    abandoned (``winback.carts.abandonment``): their workflows no longer do it at the deadline."""
     while not stop.is_set():
         try:
             done = await redrive_pending_carts(sessions, client, task_queue=task_queue)
@@ -110,5 +112,11 @@ async def run_redriver(
                 log.info("re-drove %d cart workflows: %s", len(done), done)
         except Exception:  # a sweep must never take the worker down; say why and go on
             log.exception("cart re-drive sweep failed")
+        try:
+            marked = await mark_idle_carts_abandoned(sessions)
+            if marked:
+                log.info("marked %d idle carts abandoned", marked)
+        except Exception:
+            log.exception("abandonment sweep failed")
         with contextlib.suppress(TimeoutError):  # the interval passed: sweep again
             await asyncio.wait_for(stop.wait(), timeout=every)

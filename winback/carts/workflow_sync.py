@@ -3,7 +3,8 @@
 Each change is sent, then its flag is set on the cart row, so a failed call is simply re-driven by
 the next request (or a resend of the same event). Every call is idempotent on Temporal's side:
 the start uses the business-key workflow ID with USE_EXISTING, and a signal to a workflow that
-has already finished is a no-op for us.
+has already finished is a no-op for us, except a callback request: the journey ends after its
+last step now, and a shopper who asks to be called back later is still called (``_callback``).
 """
 
 import contextlib
@@ -23,7 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from winback.carts.cadence import to_workflow_spec
-from winback.carts.cadence_store import current_cadence_cached
+from winback.carts.cadence_store import DEFAULT_VERSION, cadence_version, current_cadence_cached
 from winback.carts.events import (
     STORE_ATTEMPTS,
     PendingChanges,
@@ -153,8 +154,11 @@ async def apply_pending_changes(
         done.append("nudge_trigger")
     cart.nudge_signalled = cart.nudge_signalled or bool(changes.nudge_reason)
     if changes.callback and not (changes.order or changes.opt_out):
-        await _signal(handle.signal(CartRecoveryWorkflow.callback_requested, CallbackRequested()))
-        done.append("callback_requested")
+        done.append(
+            await _callback(
+                session, client, task_queue, retailer, cart, workflow_id, end_reads_before_calls
+            )
+        )
     cart.callback_signalled = cart.callback_signalled or changes.callback
     session.add(cart)
     return done
@@ -218,6 +222,63 @@ async def _start(
     cart.contact_signalled = contact
     cart.nudge_signalled = bool(changes.nudge_reason)
     session.add(cart)
+
+
+async def _callback(
+    session: AsyncSession,
+    client: Client,
+    task_queue: str,
+    retailer: RetailerIdentity,
+    cart: Cart,
+    workflow_id: str,
+    end_reads_before_calls: bool,
+) -> str:
+    """Signals the callback request; if the journey has ended (it does after its last step),
+    starts a run of its own for the same workflow id that only carries out the callback.
+
+    The start allows a duplicate id (only this start does) and delivers the request as its
+    start signal; if a callback run is already going (a concurrent request got there first),
+    USE_EXISTING hands it the signal instead."""
+    handle = client.get_workflow_handle_for(CartRecoveryWorkflow.run, workflow_id)
+    try:
+        await handle.signal(CartRecoveryWorkflow.callback_requested, CallbackRequested())
+        return "callback_requested"
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    stored = await cadence_version(
+        session, retailer_id=retailer.id, version=cart.cadence_version or DEFAULT_VERSION
+    )
+    cadence = stored or await current_cadence_cached(session, retailer_id=retailer.id)
+    if end_reads_before_calls:
+        await session.commit()
+    assert cart.last_activity_at is not None
+    await client.start_workflow(
+        CartRecoveryWorkflow.run,
+        CartRecoveryInput(
+            retailer_id=retailer.id,
+            cart_id=cart.cart_id,
+            cadence=to_workflow_spec(cadence, cadence.version),
+            last_activity_at=cart.last_activity_at,
+            has_contact=True,
+            cart_value=cart.value,
+            callback_only=True,
+        ),
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        start_signal=CartRecoveryWorkflow.callback_requested.__name__,
+        start_signal_args=[CallbackRequested()],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.RETAILER, retailer.id),
+                SearchAttributePair(sa.CART_VALUE, cart.value),
+            ]
+        ),
+        static_summary=f"Callback for cart {cart.cart_id} of {retailer.name}, after its journey",
+    )
+    return "callback_started"
 
 
 async def _signal(call: Awaitable[None]) -> None:

@@ -18,13 +18,18 @@ from winback.messaging.channels.router import Adapters
 from winback.platform.db import SessionFactory
 from winback.platform.logs import LogContextInterceptor
 from winback.platform.settings import Settings
-from workflows.carts.cart_recovery import CartRecoveryWorkflow, CartRecoveryWorkflowV1
+from workflows.carts.cart_recovery import (
+    CartRecoveryWorkflow,
+    CartRecoveryWorkflowV1,
+    CartRecoveryWorkflowV2,
+)
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
 from workflows.feedback.survey import SurveyWorkflow
 
 WORKFLOWS = [
     CartRecoveryWorkflow,
+    CartRecoveryWorkflowV2,
     CartRecoveryWorkflowV1,
     FeedbackCaseWorkflow,
     PromoterThanksWorkflow,

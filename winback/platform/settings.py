@@ -180,7 +180,8 @@ class Settings(BaseSettings):
     redrive_every_seconds: float | None = Field(
         default=60,
         description="How often each worker tells cart workflows the changes they missed while "
-        "Temporal was unreachable (0 or unset: never).",
+        "Temporal was unreachable, and marks idle carts abandoned (0 or unset: never; carts "
+        "are then marked when their first follow-up is due).",
     )
 
     client_rate_limit_per_key: str = Field(

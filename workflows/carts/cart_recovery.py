@@ -4,11 +4,22 @@ While the shopper is on the site it offers help once (on idle, exit intent or co
 the configured inactivity it runs the cadence's follow-up steps in order, and it stops at once
 when the shopper buys, opts out, or the cart expires.
 
-Cheap by design: the API stores every cart event in the database and signals only what changes
-the course (a nudge trigger, an order, an opt-out, a contact becoming known). Inactivity is an
-"updatable timer": the workflow sleeps until the abandonment deadline it knows of, then re-reads
-the cart's last activity and sleeps again if the shopper was busy meanwhile. Ten minor edits cost
-the same Temporal actions as one.
+Cheap by design (Temporal Cloud bills every start, signal, timer and activity): the API stores
+every cart event in the database and signals only what changes the course (a nudge trigger, an
+order, an opt-out, a contact becoming known). Inactivity is an "updatable timer" folded into the
+first follow-up: the workflow sleeps until that step would be due had the shopper stayed idle
+since the last activity it knows of (last activity + ``abandon_after`` + the step's delay); the
+step's send activity re-reads the cart, marks it abandoned (backdated to last activity +
+``abandon_after``) and sends, or answers "not due until X" if the shopper was busy since, and
+the workflow sleeps again. Ten minor edits cost the same Temporal actions as one. After its last
+step the journey ends: a later purchase is credited by the API, a later callback request starts
+a run of its own (``CartRecoveryInput.callback_only``). A whole cadence costs less than 2 + 2
+Temporal actions per executed step (counted in ``CartRecoveryWorkflow``).
+
+What the fold costs: the cart's row says ``active`` until the first follow-up is due, unless
+the worker's sweep (``winback.carts.abandonment.mark_idle_carts_abandoned``, every minute, SQL)
+marks it abandoned first, with the same backdated time; the on-site nudge is offered only while
+the shopper is there (``_nudge_due`` and the activity's ``unless_idle_since``).
 """
 
 import asyncio
@@ -79,18 +90,32 @@ CALLBACK_OUTCOMES = [
 ]
 
 
-@workflow.defn(name="CartRecovery")
+@workflow.defn(name="CartRecoveryV3")
 class CartRecoveryWorkflow(HumanTaskWorkflow):
-    """A cart's journey. Registered as ``CartRecovery`` since issue 11; carts started before
-    run on as ``CartRecoveryWorkflowV1`` (the type they were started with), see there.
+    """A cart's journey, registered as ``CartRecoveryV3``. Carts started before run on as the
+    type they were started with: ``CartRecoveryWorkflowV2`` (``CartRecovery``) and
+    ``CartRecoveryWorkflowV1`` (``CartRecoveryWorkflow``), see there.
 
-    It never upserts ``WinbackStage``: each upsert is a billed Temporal action (3 of a whole
-    cadence's 15, 1 of a bought cart's 4) and nothing reads it. The carts table keeps the stage
-    for the dashboard and the reports; the ``state`` query and the current details show it in
-    the Temporal UI.
+    Its actions, whole default cadence: start, the ``idle`` signal, the nudge activity, then a
+    timer and a send activity per executed step (the first step's timer and activity also
+    settle the abandonment): 3 + 2 x 3 = 9 for nudge, email, SMS, email, where the issue's
+    budget is 2 + 2 x 4 = 10. A cart bought before abandonment: start, the first step's timer,
+    the order signal (3). Three actions fewer than ``CartRecovery``: no re-read of the cart at
+    the abandonment deadline (``refresh_cart``) and no timer of its own for that deadline (the
+    first step's timer and send do both), and no last timer keeping a finished cadence open
+    until the cart expired (so that a late purchase or callback request still found it). The
+    price of the first two: the cart row learns of the abandonment from the worker's sweep, not
+    from the workflow (see the module docstring); of the third: a callback requested after the
+    end needs a start of its own (a late purchase is credited by the API anyway).
+
+    It never upserts ``WinbackStage``: each upsert is a billed action and nothing reads it. The
+    carts table keeps the stage for the dashboard and the reports; the ``state`` query and the
+    current details show it in the Temporal UI.
     """
 
     _upserts_stage = False
+    # Issue 11, second round: no abandonment re-read, no parking timer after the last step.
+    _folds_abandonment = True
 
     @workflow.init
     def __init__(self, input: CartRecoveryInput) -> None:
@@ -110,6 +135,11 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         self._abandoned_at: datetime | None = None
         self._last_outcome: str | None = None
         self._expires_at = workflow.now() + timedelta(seconds=input.cadence.expire_after_seconds)
+        self._abandon_after = timedelta(seconds=input.cadence.abandon_after_seconds)
+        self._grace = self._abandon_after * ABANDON_GRACE_FRACTION
+        # When the shopper is idle long enough, going by the last activity the workflow knows of.
+        self._idle_at = input.last_activity_at + self._abandon_after
+        self._callbacks_requested = 0
         self._nudge_step = next(
             (s for s in input.cadence.steps if s.channel == Channel.ONSITE), None
         )
@@ -135,13 +165,15 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
     @workflow.signal
     async def callback_requested(self, _: CallbackRequested) -> None:
         """The shopper asked to be called back from the on-site nudge: an agent task, now."""
+        self._callbacks_requested += 1
         step = self._nudge_step or StepSpec(index=0, channel=Channel.ONSITE)
         sla = timedelta(seconds=step.sla_seconds) if step.sla_seconds else DEFAULT_CALLBACK_SLA
         outcome = await self._agent_call(step, TaskKind.CALLBACK, "Call back", sla, attempt=1)
         # "Not interested" on the callback is the same answer as on an agent_call step: the
         # journey ends (histories from before this change went on with the cadence).
-        if outcome == CallOutcome.REACHED_NOT_INTERESTED and workflow.patched(
-            "callback-not-interested-ends-journey"
+        # V3 has no history without it: no patch marker (its upsert would be a billed action).
+        if outcome == CallOutcome.REACHED_NOT_INTERESTED and (
+            self._folds_abandonment or workflow.patched("callback-not-interested-ends-journey")
         ):
             self._declined = True
 
@@ -173,25 +205,40 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
 
     @workflow.run
     async def run(self, input: CartRecoveryInput) -> CartRecoveryResult:
+        if input.callback_only:
+            return await self._late_callback()
         cadence = input.cadence
 
-        if not await self._wait_for_abandonment(input.last_activity_at):
+        if not self._folds_abandonment and not await self._wait_for_abandonment(
+            input.last_activity_at
+        ):
             return await self._finish()
 
         for step in cadence.steps:
             if step.channel == Channel.ONSITE:
                 continue
-            assert self._abandoned_at is not None
-            due = self._abandoned_at + timedelta(seconds=step.delay_seconds)
-            self._show_next(step, due)
-            if not await self._sleep_until(due, f"step {step.index}: {step.channel}"):
-                return await self._finish()
+            delay = timedelta(seconds=step.delay_seconds)
+            if self._abandoned_at is None:
+                # The step's activity judges the abandonment (see ``_run_step``); meanwhile
+                # the shopper may still be on the site, so the nudge stays on offer.
+                due = min(self._idle_at + delay, self._expires_at)
+                self._show_next(step, due, "due if the shopper stays idle")
+                await self._sleep_through_nudges(due, f"step {step.index}: {step.channel}")
+                if self._stopped() or workflow.now() >= self._expires_at:
+                    return await self._finish()
+            else:
+                due = self._abandoned_at + delay
+                self._show_next(step, due)
+                if not await self._sleep_until(due, f"step {step.index}: {step.channel}"):
+                    return await self._finish()
             if not self._has_contact:
                 self._show_next(step, None, "waiting for the shopper's contact")
                 if not await self._sleep_until(
                     self._expires_at, "waiting for a contact", lambda: self._has_contact
                 ):
                     return await self._finish()
+                if self._folds_abandonment and not self._has_contact:
+                    return await self._finish()  # expired without a contact: nothing to send
             done = (
                 await self._run_call_step(step)
                 if step.channel == Channel.AGENT_CALL
@@ -200,9 +247,27 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
             if not done:
                 return await self._finish()
 
+        if self._folds_abandonment:
+            if self._abandoned_at is None and self._nudge_step is not None:
+                # No follow-up steps: the nudge window is all there is.
+                await self._sleep_through_nudges(min(self._idle_at, self._expires_at))
+            # A callback task the shopper asked for is seen through before the end.
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or self._stopped()
+            )
+            return await self._finish(cadence_done=True)
         self._show_next(None, self._expires_at, "cadence done; watching for a purchase")
         await self._sleep_until(self._expires_at, "until the cart expires")
         return await self._finish()
+
+    async def _late_callback(self) -> CartRecoveryResult:
+        """A run of its own for a callback requested after the journey ended: the API starts it
+        with the ``callback_requested`` signal, whose handler does the work."""
+        self._show_next(None, None, "a callback requested after the journey ended")
+        await workflow.wait_condition(
+            lambda: self._callbacks_requested > 0 and workflow.all_handlers_finished()
+        )
+        return await self._finish(cadence_done=True)
 
     async def _wait_for_abandonment(self, last_activity_at: datetime) -> bool:
         """Sleeps until the shopper has been idle long enough; False if the journey ended."""
@@ -226,11 +291,13 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
                 return True
             last_activity_at = snapshot.last_activity_at
 
-    async def _sleep_through_nudges(self, until: datetime) -> None:
+    async def _sleep_through_nudges(
+        self, until: datetime, summary: str = "abandonment check"
+    ) -> None:
         """Sleeps until ``until`` on one timer, offering the nudge if it falls due meanwhile."""
         remaining = until - workflow.now()
         timer = (
-            asyncio.ensure_future(workflow.sleep(remaining, summary="abandonment check"))
+            asyncio.ensure_future(workflow.sleep(remaining, summary=summary))
             if remaining > timedelta(0)
             else None
         )
@@ -254,6 +321,7 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         hours. False if the journey ended."""
         activity: Any = cart_activities.check_step if check_only else cart_activities.send_step
         while True:
+            judge = self._folds_abandonment and self._abandoned_at is None
             try:
                 result = await workflow.execute_activity(
                     activity,
@@ -265,6 +333,10 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
                         guards=self._input.cadence.guards,
                         at=workflow.now(),
                         key_suffix=key_suffix,
+                        abandon_after_seconds=(
+                            self._input.cadence.abandon_after_seconds if judge else None
+                        ),
+                        abandon_grace_seconds=int(self._grace.total_seconds()) if judge else 0,
                     ),
                     start_to_close_timeout=timedelta(minutes=1),
                     # The send heartbeats every second: a killed worker's attempt is retried
@@ -278,6 +350,19 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
                 self._record(step, StepOutcome.FAILED, _failure_reason(err))
                 self._last_outcome = StepOutcome.FAILED
                 return not self._stopped()
+
+            if result.abandoned_at is not None and self._abandoned_at is None:
+                self._abandoned_at = result.abandoned_at
+                self._set_stage(Stage.ABANDONED)
+            if result.outcome == StepOutcome.NOT_DUE and result.retry_at is not None:
+                # The shopper was active after the last activity we knew of.
+                if result.retry_at >= self._expires_at:
+                    return False  # the cart expires first
+                self._show_next(step, result.retry_at, f"not due yet: {result.reason}")
+                await self._sleep_through_nudges(result.retry_at, f"step {step.index}: not due")
+                if self._stopped():
+                    return False
+                continue
 
             if result.outcome == StepOutcome.POSTPONED and result.retry_at is not None:
                 if result.retry_at >= self._expires_at:
@@ -385,12 +470,24 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
                     step=self._nudge_step,
                     reason=self._nudge_reason,
                     at=workflow.now(),
+                    # The workflow cannot tell from here whether the shopper is still there
+                    # (minor edits never reach it): the activity can.
+                    unless_idle_since=(
+                        workflow.now() - self._abandon_after + self._grace
+                        if self._folds_abandonment
+                        else None
+                    ),
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=NUDGE_RETRY,
                 summary=f"on-site nudge ({self._nudge_reason})",
             )
-            self._record(self._nudge_step, StepOutcome.SENT, self._nudge_reason, result.message_id)
+            if result.message_id is None:
+                self._record(self._nudge_step, StepOutcome.SKIPPED, "the shopper had left")
+            else:
+                self._record(
+                    self._nudge_step, StepOutcome.SENT, self._nudge_reason, result.message_id
+                )
         except ActivityError as err:
             self._record(self._nudge_step, StepOutcome.FAILED, _failure_reason(err))
 
@@ -464,14 +561,19 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
             f"**Stage:** {self._stage}  \n**Next:** {what}{when}{extra}  \n**Done:** {done}"
         )
 
-    async def _finish(self) -> CartRecoveryResult:
-        self._finished = True  # any callback task still open is cancelled
+    async def _finish(self, cadence_done: bool = False) -> CartRecoveryResult:
+        # Stopped or expired: any callback task still open is cancelled. At the end of the
+        # cadence it is not: one the shopper asks for in this very task (its signal can still
+        # arrive) is carried out before the workflow closes.
+        self._finished = not cadence_done
         if self._order is not None:
             stage = Stage.RECOVERED if self._abandoned_at is not None else Stage.PURCHASED
         elif self._opted_out is not None:
             stage = Stage.OPTED_OUT
         elif self._declined:
             stage = Stage.DECLINED
+        elif cadence_done:
+            stage = Stage.COMPLETED
         else:
             stage = Stage.EXPIRED
         self._set_stage(stage)
@@ -480,14 +582,37 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
         return CartRecoveryResult(stage=stage, steps=list(self._steps))
 
 
+@workflow.defn(name="CartRecovery")
+class CartRecoveryWorkflowV2(CartRecoveryWorkflow):
+    """Carts started between the two rounds of issue 11, under the type they were started with
+    (``CartRecovery``): the same journey with a ``refresh_cart`` activity at the abandonment
+    deadline and a last timer until the cart expires, as their histories say.
+
+    A new type again rather than ``workflow.patched`` (see ``CartRecoveryWorkflowV1`` for why):
+    the patch's ``TemporalChangeVersion`` upsert would have cost a new cart one of the two
+    actions saved. It can go once no ``CartRecovery`` workflow is open (``expire_after``, 7 days
+    by default).
+    """
+
+    _folds_abandonment = False
+
+    @workflow.init
+    def __init__(self, input: CartRecoveryInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: CartRecoveryInput) -> CartRecoveryResult:
+        return await super().run(input)
+
+
 @workflow.defn(name="CartRecoveryWorkflow")
-class CartRecoveryWorkflowV1(CartRecoveryWorkflow):
+class CartRecoveryWorkflowV1(CartRecoveryWorkflowV2):
     """Carts started before issue 11, under their type's old name: the same journey, and it
     still upserts ``WinbackStage`` at every stage, as their histories say.
 
     Why a second type rather than ``workflow.patched``: a patch marker makes the SDK upsert
     ``TemporalChangeVersion`` in the same task, one billed action per cart, which would have
-    cost a bought cart exactly the action the change saves. New carts get the new type from
+    cost a bought cart exactly the action the change saves. New carts get the newest type from
     ``CartRecoveryWorkflow.run`` (what the API starts); nothing starts this one any more. It
     can be removed once no workflow of type ``CartRecoveryWorkflow`` is open (carts expire
     after ``expire_after``, 7 days by default). Deploy workers before the API, so that a new

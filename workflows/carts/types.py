@@ -53,6 +53,9 @@ class CartRecoveryInput:
     last_activity_at: datetime
     has_contact: bool = False
     cart_value: float = 0.0
+    # A run started only to carry out a callback the shopper asked for after the cart's journey
+    # had ended (``winback.carts.workflow_sync``): no cadence, just the agent's task.
+    callback_only: bool = False
 
 
 @dataclass
@@ -134,6 +137,10 @@ class SendStepInput:
     guards: GuardSpec
     at: datetime  # workflow time of the send: quiet hours and the cap are judged at it
     key_suffix: str = ""  # a second send for one step (an SMS after unanswered calls)
+    # Set while the workflow does not know the abandonment yet (the cadence's first follow-up):
+    # the activity judges it first, from the cart's last activity, and backdates it.
+    abandon_after_seconds: int | None = None
+    abandon_grace_seconds: int = 0
 
 
 @dataclass
@@ -142,6 +149,7 @@ class SendStepResult:
     reason: str | None = None
     retry_at: datetime | None = None
     message_id: int | None = None
+    abandoned_at: datetime | None = None  # when asked to judge it (``abandon_after_seconds``)
 
 
 @dataclass
@@ -165,9 +173,11 @@ class OfferNudgeInput:
     step: StepSpec
     reason: str
     at: datetime
+    # Offered only if the shopper was active after this (None: the workflow knows they are).
+    unless_idle_since: datetime | None = None
 
 
 @dataclass
 class OfferNudgeResult:
-    message_id: int
+    message_id: int | None  # None: not offered, the shopper had left (``unless_idle_since``)
     pushed: bool = False
