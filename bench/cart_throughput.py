@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from sqlmodel import select
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
+    from temporalio.service import RPCError, RPCStatusCode
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
@@ -416,10 +417,17 @@ async def _gather_limited(limit: int, jobs: Iterable[Awaitable[T]]) -> list[T]:
 
 
 async def wait_settled(handle: WorkflowHandle[Any, Any], within: float = 30.0) -> None:
-    """Until the workflow has no workflow task and no activity pending (or has closed)."""
+    """Until the workflow has no workflow task and no activity pending (or has closed). A
+    workflow not found yet is waited for: the API's relay starts it just after the 202."""
     deadline = time.monotonic() + within
     while True:
-        description = await handle.describe()
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(POLL_SECONDS)
+            continue
         raw = description.raw_description
         if description.status != WorkflowExecutionStatus.RUNNING or (
             not raw.pending_activities and not raw.HasField("pending_workflow_task")

@@ -9,7 +9,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -332,24 +332,6 @@ async def test_an_sms_reply_with_a_score_is_the_surveys_answer_once(
     assert (answer.score, answer.comment, answer.channel) == (10, "10 gracias", "sms")
     assert answer.kind == "promoter"
     assert (await invite(stack, survey["id"])).answer_id == answer.id
-
-
-async def test_a_survey_text_waits_out_the_quiet_hours_in_the_shoppers_zone(
-    stack: Stack, retailer: RetailerClient
-) -> None:
-    now = (await stack.env.get_current_time()).astimezone(ZONE)  # the server's clock
-    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
-    quiet = cadence(start.strftime("%H:%M"), end.strftime("%H:%M"))
-    assert (await retailer.put("/v1/cadence", quiet)).status_code == 201
-
-    await ask(retailer, "sms")
-    await asyncio.sleep(1)
-    assert await sent(retailer, "survey") == []  # 11 pm somewhere is no time for a text
-    await stack.env.sleep(timedelta(hours=1, minutes=1))  # the server's clock: past the hours
-
-    [text] = await eventually(lambda: sent(retailer, "survey"), what="the text, in the morning")
-    assert text["status"] == "sent" and text["to_address"] == PHONE
-    assert datetime.fromisoformat(text["created_at"]) >= end.replace(second=0, microsecond=0)
 
 
 async def test_stop_still_opts_out_while_a_survey_is_open(

@@ -11,9 +11,11 @@ from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep, TemporalClientDep
+from winback.carts.models import Cart
 from winback.customers.models import Customer
 from winback.customers.opt_outs import stop_contact, tell_workflows
 from winback.messaging.unsubscribe import InvalidToken, UnsubscribeTarget, verify_token
+from winback.platform.db import retry_on_conflict
 from winback.platform.settings import Settings
 from winback.retailers.models import Retailer
 
@@ -69,15 +71,22 @@ async def one_click_unsubscribe(
     """RFC 8058 one-click unsubscribe (body ``List-Unsubscribe=One-Click``): consent off for the
     link's channel, the address suppressed, and the cart workflows stopped if no channel is left.
     Repeating it changes nothing more."""
-    target, retailer, customer = await _target(session, settings, token)
-    carts = await stop_contact(
-        session,
-        retailer_id=retailer.id,
-        channels=[target.channel],
-        address=customer.address_for(target.channel),
-        customers=[customer],
-        reason="unsubscribe_link",
-    )
+
+    async def unsubscribe() -> tuple[UnsubscribeTarget, Retailer, list[Cart]]:
+        target, retailer, customer = await _target(session, settings, token)
+        carts = await stop_contact(
+            session,
+            retailer_id=retailer.id,
+            channels=[target.channel],
+            address=customer.address_for(target.channel),
+            customers=[customer],
+            reason="unsubscribe_link",
+        )
+        return target, retailer, carts
+
+    # A mailbox provider's one-click POST is rarely sent twice, so a deadlock with a worker
+    # writing the same cart (PostgreSQL picks one loser) is retried here, not answered 503.
+    target, retailer, carts = await retry_on_conflict(session, unsubscribe)
     await session.commit()
     await tell_workflows(
         session, client, task_queue=settings.task_queue, retailer=retailer, carts=carts
