@@ -1,6 +1,7 @@
 """Builds what runs: the database, the channel adapters, the API app and the worker, from one
 ``Settings``. The CLI, the tests and the benchmark all assemble Winback through here."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from api.main import create_app
 from winback.composition.worker import build_worker
 from winback.messaging.channels.factory import adapters_from_settings
 from winback.messaging.channels.router import Adapters, RetailerChannelRouter
+from winback.messaging.template_runner import template_runner
 from winback.platform.db import SessionFactory, make_engine, make_session_factory
 from winback.platform.migrations import migrate
 from winback.platform.settings import Settings
@@ -58,7 +60,12 @@ async def running_worker(
             http=http or own_http,
         )
         async with worker:
-            yield worker
+            # In the background: polling starts at once, the first render finds its process.
+            warm_up = asyncio.create_task(template_runner().warm_up())
+            try:
+                yield worker
+            finally:
+                warm_up.cancel()
 
 
 __all__ = [

@@ -10,6 +10,7 @@ a round trip of a millisecond or so.
 """
 
 import asyncio
+import contextlib
 import multiprocessing
 import threading
 from collections.abc import Callable
@@ -87,6 +88,12 @@ class TemplateRunner:
             raise RenderError(result.message)
         assert isinstance(result, RenderedMessage)
         return result
+
+    async def warm_up(self) -> None:
+        """Starts the rendering process now: otherwise the first message after a worker starts
+        waits for it (seconds on a busy machine: a first on-site nudge took 4 s in `make dev`)."""
+        with contextlib.suppress(RenderError):
+            await self._run(_ready)
 
     async def check(self, source: TemplateSource) -> str | None:
         """A readable error if the template does not render against a sample cart in time."""
