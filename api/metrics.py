@@ -13,7 +13,7 @@ import time
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from winback.carts.relay import CartRelay
+from winback.carts.relay import QUEUED, CartRelay
 
 REQUESTS = Counter("winback_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("winback_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -35,10 +35,12 @@ EVENT_TO_SIGNAL = Histogram(
 
 def observe_signals(actions: list[str], started: float) -> None:
     """Times each start or signal an event caused, from the event's arrival (``started``, a
-    ``time.perf_counter()``) to Temporal accepting it."""
+    ``time.perf_counter()``) to Temporal accepting it. A start handed to the relay
+    (``"queued"``) is timed by the relay when it is sent."""
     elapsed = time.perf_counter() - started
     for action in actions:
-        EVENT_TO_SIGNAL.labels(action).observe(elapsed)
+        if action != QUEUED:
+            EVENT_TO_SIGNAL.labels(action).observe(elapsed)
 
 
 # The cart relay (``winback.carts.relay``): workflow starts sent after the 202, off the request

@@ -39,7 +39,7 @@ from winback.carts.fast_events import (
 )
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
-from winback.carts.relay import QUEUED, tell_or_queue
+from winback.carts.relay import tell_or_queue
 from winback.customers.phones import normalize_phone
 from winback.customers.signed_identity import identity_secret
 from winback.platform.logs import bind_now
@@ -109,8 +109,7 @@ async def _record(
         cart=recorded.cart,
         since=started,
     )
-    if actions != [QUEUED]:  # a queued start is timed by the relay
-        observe_signals(actions, started)
+    observe_signals(actions, started)
     return recorded.duplicate
 
 
@@ -155,8 +154,7 @@ async def _record_simple(
             cart=cart,
             since=started,
         )
-        if actions != [QUEUED]:  # a queued start is timed by the relay
-            observe_signals(actions, started)
+        observe_signals(actions, started)
     return fast.duplicate
 
 

@@ -43,7 +43,7 @@ from winback.carts.fast_events import (
     record_simple_event,
 )
 from winback.carts.models import Cart
-from winback.carts.relay import QUEUED, tell_or_queue
+from winback.carts.relay import tell_or_queue
 from winback.customers.signed_identity import identity_secret
 from winback.platform.logs import bind
 
@@ -317,8 +317,7 @@ async def _tell(
                 cart=cart,
                 since=started,
             )
-        if actions != [QUEUED]:  # a queued start is timed by the relay
-            observe_signals(actions, started)
+        observe_signals(actions, started)
     except RPCError as err:
         await session.rollback()
         log.warning(

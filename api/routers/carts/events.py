@@ -129,9 +129,8 @@ async def post_cart_event(
         cart=cart,
         since=started,
     )
+    observe_signals(actions, started)
     queued = actions == [QUEUED]
-    if not queued:  # a queued start is timed by the relay, when Temporal has accepted it
-        observe_signals(actions, started)
     return EventAccepted(
         cart_id=cart_id,
         duplicate=duplicate,
