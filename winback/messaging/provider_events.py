@@ -126,8 +126,8 @@ async def record_once(
             payload=payload,
         )
     )
-    # A concurrent delivery of the same event fails here (IntegrityError -> 409, and the
-    # provider's retry then finds it stored).
+    # A concurrent delivery of the same event fails here (IntegrityError); the webhook routes
+    # retry the whole delivery (``retry_on_conflict``), which then finds it stored.
     await session.flush()
     return True
 

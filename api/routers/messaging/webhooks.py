@@ -42,6 +42,7 @@ from winback.messaging.provider_events import (
     keyword,
 )
 from winback.platform.crypto import decrypt
+from winback.platform.db import retry_on_conflict
 from winback.platform.sendgrid_keys import load_sendgrid_public_key
 from winback.platform.settings import Settings
 from winback.retailers.models import Retailer
@@ -216,7 +217,11 @@ async def sendgrid_events(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from None
     if not isinstance(parsed, list) or not all(isinstance(e, dict) for e in parsed):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be a JSON array of events")
-    outcome = await apply_sendgrid_events(session, retailer_id=retailer.id, events=parsed)
+    outcome = await retry_on_conflict(
+        session,
+        lambda: apply_sendgrid_events(session, retailer_id=retailer.id, events=parsed),
+        keep=[retailer],
+    )
     await _finish(session, client, settings, retailer, outcome)
     return WebhookAccepted(stored=outcome.stored, duplicates=outcome.duplicates)
 
@@ -230,7 +235,11 @@ async def twilio_sms_status(
 ) -> WebhookAccepted:
     """Twilio message status callback (the ``StatusCallback`` of each SMS we send)."""
     form, retailer = twilio.form, twilio.retailer
-    outcome = await apply_twilio_sms_status(session, retailer_id=retailer.id, form=form)
+    outcome = await retry_on_conflict(
+        session,
+        lambda: apply_twilio_sms_status(session, retailer_id=retailer.id, form=form),
+        keep=[retailer],
+    )
     await _finish(session, client, settings, retailer, outcome)
     return WebhookAccepted(stored=outcome.stored, duplicates=outcome.duplicates)
 
@@ -244,7 +253,11 @@ async def twilio_voice_status(
 ) -> WebhookAccepted:
     """Twilio call status callback: answered, voicemail (machine detection), busy, no answer."""
     form, retailer = twilio.form, twilio.retailer
-    outcome = await apply_twilio_voice_status(session, retailer_id=retailer.id, form=form)
+    outcome = await retry_on_conflict(
+        session,
+        lambda: apply_twilio_voice_status(session, retailer_id=retailer.id, form=form),
+        keep=[retailer],
+    )
     await _finish(session, client, settings, retailer, outcome)
     return WebhookAccepted(stored=outcome.stored, duplicates=outcome.duplicates)
 
@@ -271,13 +284,21 @@ async def twilio_sms_inbound(
             answered = MessagingResponse()
             answered.message(survey_reply)
             return Response(content=str(answered), media_type=TWIML)
-    outcome = await apply_twilio_inbound(
+    help_text = own.sms_help_text if own else None
+    reply_opens_task = bool(own and own.sms_reply_opens_task)
+    # Twilio does not resend an inbound text its webhook failed: a STOP answered 503 after a
+    # deadlock with a worker writing the same cart (PostgreSQL picks one loser) would be lost.
+    outcome = await retry_on_conflict(
         session,
-        retailer_id=retailer.id,
-        store_name=retailer.name,
-        form=form,
-        help_text=own.sms_help_text if own else None,
-        reply_opens_task=bool(own and own.sms_reply_opens_task),
+        lambda: apply_twilio_inbound(
+            session,
+            retailer_id=retailer.id,
+            store_name=retailer.name,
+            form=form,
+            help_text=help_text,
+            reply_opens_task=reply_opens_task,
+        ),
+        keep=[retailer],
     )
     await _finish(session, client, settings, retailer, outcome)
     twiml = MessagingResponse()
@@ -304,8 +325,12 @@ async def twilio_voice_gather(
     action of the call's TwiML). 1: the call's cart gets a callback request and its workflow
     opens an agent callback task; any other key: goodbye. Stored once per call. Answers TwiML."""
     form, retailer = twilio.form, twilio.retailer
-    outcome = await apply_twilio_voice_gather(
-        session, retailer_id=retailer.id, message_id=message_id, form=form
+    outcome = await retry_on_conflict(
+        session,
+        lambda: apply_twilio_voice_gather(
+            session, retailer_id=retailer.id, message_id=message_id, form=form
+        ),
+        keep=[retailer],
     )
     await _finish(session, client, settings, retailer, outcome)
     twiml = VoiceResponse()
