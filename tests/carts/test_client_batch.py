@@ -202,3 +202,47 @@ async def test_a_signed_contact_in_a_batch_counts_and_starts_the_workflow(stack:
 async def _started(retailer: Any, cart_id: str) -> dict[str, Any] | None:
     seen = await cart(retailer, cart_id)
     return seen if seen["workflow_id"] else None
+
+
+@pytest.mark.both_databases
+async def test_an_event_that_changes_nothing_is_stored_and_one_with_a_nul_is_refused(
+    stack: Stack,
+) -> None:
+    """A second ``idle`` leaves the cart as it was: stored, nothing written (it once made an
+    empty UPDATE, a 503). Text with a NUL is refused on its own: SQLite would cut it short."""
+    retailer = await stack.retailer()
+    key = await publishable_key(retailer)
+    browser = visitor()
+    first = await beacon(
+        stack,
+        key,
+        {
+            "visitor": browser,
+            "events": [
+                {**event("item_added", items=items(10)), "cart_id": "b9"},
+                {**event("idle"), "cart_id": "b9"},
+            ],
+        },
+    )
+    assert first.status_code == 202, first.text
+    before = await cart(retailer, "b9")
+
+    again = await beacon(
+        stack, key, {"visitor": browser, "events": [{**event("idle"), "cart_id": "b9"}]}
+    )
+    assert again.status_code == 202, again.text
+    assert [r["outcome"] for r in again.json()["results"]] == ["stored"]
+
+    cut = {"sku": "A\x00B", "name": "Cut", "price": 1}
+    refused = await beacon(
+        stack,
+        key,
+        {"visitor": browser, "events": [{**event("item_added", items=[cut]), "cart_id": "b9"}]},
+    )
+
+    assert refused.status_code == 202, refused.text
+    (result,) = refused.json()["results"]
+    assert result["outcome"] == "rejected"
+    assert "items.0.sku" in result["reason"] and "NUL" in result["reason"]
+    after = await cart(retailer, "b9")
+    assert (after["items"], after["value"]) == (before["items"], before["value"])

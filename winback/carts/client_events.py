@@ -10,7 +10,7 @@ passes is a ``CartEventIn`` for ``record_event``: one pipeline for every source.
 
 import hashlib
 import re
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +18,7 @@ from winback.carts.events import CartEventIn, CartItem
 from winback.carts.models import Cart
 from winback.customers.identity import ConsentIn, CustomerIn
 from winback.customers.signed_identity import ClientIdentity, TrustedIdentity, trusted_identity
+from winback.platform.text_input import refuse_nul
 
 ClientEventType = Literal[
     "item_added", "item_removed", "activity", "idle", "exit_intent", "checkout_started"
@@ -37,6 +38,11 @@ class ClientEventIn(BaseModel):
     page: str | None = Field(default=None, max_length=2000)
     identity: ClientIdentity | None = None
     consent: ConsentIn | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
     @model_validator(mode="after")
     def _items_with_item_events(self) -> Self:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -32,6 +32,7 @@ from winback.customers.models import Customer
 from winback.messaging.models import Message, Suppression
 from winback.platform.clock import as_utc, utcnow
 from winback.platform.db import WRITE_ATTEMPTS, is_write_conflict
+from winback.platform.text_input import refuse_nul
 from winback.retailers.lookups import RetailerIdentity
 from winback.retailers.models import Retailer
 from workflows.vocabulary import (
@@ -106,6 +107,11 @@ class CartEventIn(_Strict):
     channels: list[ProviderChannel] | None = Field(
         default=None, max_length=3, description="opt_out: the channels; all of them if unset."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return refuse_nul(data)
 
     @model_validator(mode="after")
     def _required_parts(self) -> Self:

@@ -25,6 +25,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -406,6 +407,22 @@ class BatchOutcome:
 
     outcome: str  # stored, duplicate, rejected
     reason: str | None = None
+    # Why a rejected event was refused, for callers that answer it as the single route would:
+    # ``event_id`` (the id was used for another cart) or ``not_owned`` (another browser's cart).
+    refusal: str | None = None
+
+
+NOT_OWNED_REASON = "the cart belongs to another browser"
+
+
+@dataclass
+class BatchRecorded:
+    """``record_simple_batch``'s answer: each event's outcome (in body order), the carts whose
+    row changed, and every cart the batch read or made, as it left them, by cart id."""
+
+    outcomes: list[BatchOutcome]
+    touched: list[CartRow]
+    carts: dict[str, CartRow]
 
 
 async def record_simple_batch(
@@ -413,18 +430,24 @@ async def record_simple_batch(
     *,
     retailer: RetailerIdentity,
     events: Sequence[tuple[str, CartEventIn]],
-    visitor_hash: str | None = None,
-) -> tuple[list[BatchOutcome], list[CartRow]]:
+    visitors: Sequence[str | None] | None = None,
+    received_at: Sequence[datetime] | None = None,
+) -> BatchRecorded:
     """``record_simple_event`` for many simple events at once, in set statements: one insert of
     every event (still the transaction's first statement), one read of their carts, one insert
     of the new carts as the batch leaves them, and one ``UPDATE`` per distinct set of changed
     columns of the others (executemany). Each cart's events apply in body order by the same
-    rules, so the rows end as if each had been posted alone in that order. Returns each event's
-    outcome and the touched carts."""
+    rules, so the rows end as if each had been posted alone in that order.
+
+    ``visitors``: per event, the browser (``visitor_hash``) whose cart it must be (the browser
+    routes), else None. ``received_at``: per event, when it arrived (an event without
+    ``occurred_at`` happened then); else now, for all."""
     conn = await session.connection()
     statements = _statements(conn)
     now = utcnow()
-    at = [event.occurred_at or now for _, event in events]
+    arrived = list(received_at) if received_at is not None else [now] * len(events)
+    visitor_of = list(visitors) if visitors is not None else [None] * len(events)
+    at = [event.occurred_at or arrived[i] for i, (_, event) in enumerate(events)]
     rows = [
         {
             "retailer_id": retailer.id,
@@ -432,7 +455,7 @@ async def record_simple_batch(
             "event_id": event.event_id,
             "type": event.type,
             "occurred_at": at[i],
-            "received_at": now,
+            "received_at": arrived[i],
             "payload": event.model_dump_json(exclude_none=True),
         }
         for i, (cart_id, event) in enumerate(events)
@@ -467,7 +490,9 @@ async def record_simple_batch(
                 BatchOutcome("duplicate")
                 if same
                 else BatchOutcome(
-                    "rejected", f"event_id {event.event_id!r} was already used for another cart"
+                    "rejected",
+                    f"event_id {event.event_id!r} was already used for another cart",
+                    refusal="event_id",
                 )
             )
 
@@ -495,19 +520,22 @@ async def record_simple_batch(
         cart = carts.get(cart_id)  # None: an event id reused for a cart that does not exist
         if cart is None:
             continue
+        visitor_hash = visitor_of[i]
         if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
             if i in is_new:
                 refused.append(event.event_id)
-            outcomes[i] = BatchOutcome("rejected", "the cart belongs to another browser")
+            outcomes[i] = BatchOutcome("rejected", NOT_OWNED_REASON, refusal="not_owned")
             continue
         if i not in is_new:
             continue
         changes = changes_for(cart, event, at[i])
         if visitor_hash is not None and cart["visitor_hash"] is None:
             changes["visitor_hash"] = visitor_hash
+        outcomes[i] = BatchOutcome("stored")
+        if not changes:  # e.g. an older snapshot than the cart's: stored, but nothing to write
+            continue
         cart.update(changes)
         changed.setdefault(cart_id, {}).update(changes)
-        outcomes[i] = BatchOutcome("stored")
         if becomes_touchable(cart, changes):
             touchable[cart_id] = cart
     if refused:  # stored by the first statement, but not this browser's to write
@@ -541,8 +569,12 @@ async def record_simple_batch(
         await conn.execute(_update_of(columns), params)
     if touchable:
         await decide_groups(session, retailer, list(touchable.values()))
-    touched = [CartRow.of(carts[c]) for c in cart_ids if c in changed]
-    return [o or BatchOutcome("rejected", "not recorded") for o in outcomes], touched
+    rows_by_id = {cart_id: CartRow.of(cart) for cart_id, cart in carts.items()}
+    return BatchRecorded(
+        outcomes=[o or BatchOutcome("rejected", "not recorded") for o in outcomes],
+        touched=[rows_by_id[c] for c in cart_ids if c in changed],
+        carts=rows_by_id,
+    )
 
 
 async def _cart_rows(

@@ -230,11 +230,11 @@ async def post_client_batch(
             (e.cart_id, to_cart_event(e, None, event_prefix=caller.event_prefix)[0])
             for _, e in valid
         ]
-        outcomes, touched = await record_simple_batch(
+        recorded = await record_simple_batch(
             session,
             retailer=caller.retailer,
             events=cart_events,
-            visitor_hash=caller.visitor_hash,
+            visitors=[caller.visitor_hash] * len(cart_events),
         )
         done = [
             BatchEventResult(
@@ -244,9 +244,9 @@ async def post_client_batch(
                 outcome=outcome.outcome,  # type: ignore[arg-type]
                 reason=outcome.reason,
             )
-            for (index, event), outcome in zip(valid, outcomes, strict=True)
+            for (index, event), outcome in zip(valid, recorded.outcomes, strict=True)
         ]
-        return done, {cart.id for cart in touched if needs_workflow(cart)}
+        return done, {cart.id for cart in recorded.touched if needs_workflow(cart)}
 
     simple = all(event.identity is None for _, event in valid)
     stored, to_tell = (
