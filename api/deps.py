@@ -13,6 +13,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
+from winback.carts.event_writer import EventWriter
 from winback.carts.relay import CartRelay
 from winback.platform.db import SessionFactory
 from winback.platform.settings import DEV_ADMIN_TOKEN, Settings
@@ -67,11 +68,17 @@ async def get_cart_relay(request: Request) -> CartRelay:
     return relay
 
 
+async def get_event_writer(request: Request) -> EventWriter:
+    writer: EventWriter = request.app.state.event_writer
+    return writer
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 CartRelayDep = Annotated[CartRelay, Depends(get_cart_relay)]
+EventWriterDep = Annotated[EventWriter, Depends(get_event_writer)]
 
 _api_key = APIKeyHeader(
     name="X-API-Key", scheme_name="ApiKey", auto_error=False, description="A retailer's API key."

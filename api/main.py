@@ -1,5 +1,5 @@
-"""The FastAPI app: one engine, one Temporal client and one cart relay per process, made in the
-lifespan."""
+"""The FastAPI app: one engine, one Temporal client, one cart relay and one event writer per
+process, made in the lifespan."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +31,7 @@ from api.routers.messaging import outbox, templates, unsubscribe, voice_inbound,
 from api.routers.platform import health, snippet
 from api.routers.retailers import api_keys, providers, publishable_keys, retailers
 from api.routers.tasks import agents, queues, tasks
+from winback.carts.event_writer import EventWriter
 from winback.carts.relay import CartRelay
 from winback.platform.db import make_engine, make_session_factory
 from winback.platform.gc_tuning import tune_gc
@@ -84,9 +85,12 @@ def create_app(
         app.state.cart_relay = relay
         watch_relay(relay)
         relay.start()
+        # Single simple events share transactions (winback.carts.event_writer).
+        app.state.event_writer = writer = EventWriter(app.state.sessions)
         try:
             yield
         finally:
+            await writer.stop()
             await relay.stop()
             await engine.dispose()
 

@@ -22,7 +22,7 @@ from api.client_access import (
     ClientCaller,
     ClientDep,
 )
-from api.deps import CartRelayDep, SessionDep, SettingsDep, TemporalClientDep
+from api.deps import CartRelayDep, EventWriterDep, SessionDep, SettingsDep, TemporalClientDep
 from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import (
     ClientEventIn,
@@ -33,9 +33,7 @@ from winback.carts.client_events import (
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, RecordedEvent, store_event
 from winback.carts.fast_events import (
     NotOwned,
-    commit_with_retries,
     needs_workflow,
-    record_simple_event,
 )
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
@@ -117,6 +115,7 @@ async def _record_simple(
     session: SessionDep,
     client: TemporalClientDep,
     relay: CartRelayDep,
+    writer: EventWriterDep,
     settings: SettingsDep,
     caller: ClientCaller,
     cart_id: str,
@@ -127,15 +126,8 @@ async def _record_simple(
     started = time.perf_counter()
     bind_now(retailer_id=caller.retailer.id, cart_id=cart_id)
     try:
-        fast = await commit_with_retries(
-            session,
-            lambda: record_simple_event(
-                session,
-                retailer=caller.retailer,
-                cart_id=cart_id,
-                event=event,
-                visitor_hash=caller.visitor_hash,
-            ),
+        fast = await writer.record(
+            caller.retailer, cart_id, event, visitor_hash=caller.visitor_hash
         )
     except NotOwned:
         raise HTTPException(
@@ -170,15 +162,16 @@ async def post_client_event(
     session: SessionDep,
     client: TemporalClientDep,
     relay: CartRelayDep,
+    writer: EventWriterDep,
     settings: SettingsDep,
 ) -> ClientEventAccepted:
     """A storefront event from the shopper's browser (items, page views, `idle`,
     `exit_intent`, `checkout_started`; never orders). Contact fields count only with a valid
     signature from the retailer's backend; the rest are ignored and listed in `ignored`."""
-    if event.identity is None:  # nothing but the cart: the Core fast path (fast_events)
+    if event.identity is None:  # nothing but the cart: stored with others' (event_writer)
         cart_event, _ = to_cart_event(event, None, event_prefix=caller.event_prefix)
         duplicate = await _record_simple(
-            session, client, relay, settings, caller, cart_id, cart_event
+            session, client, relay, writer, settings, caller, cart_id, cart_event
         )
         return ClientEventAccepted(
             cart_id=cart_id, duplicate=duplicate, identity="none", ignored=[]

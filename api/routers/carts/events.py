@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 from api.deps import (
     CartRelayDep,
     EventRetailerDep,
+    EventWriterDep,
     RetailerDep,
     SessionDep,
     SettingsDep,
@@ -19,12 +20,7 @@ from api.deps import (
 )
 from api.metrics import EVENTS, observe_signals
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
-from winback.carts.fast_events import (
-    commit_with_retries,
-    is_simple,
-    needs_workflow,
-    record_simple_event,
-)
+from winback.carts.fast_events import is_simple, needs_workflow
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
 from winback.carts.relay import QUEUED, tell_or_queue
@@ -93,6 +89,7 @@ async def post_cart_event(
     client: TemporalClientDep,
     settings: SettingsDep,
     relay: CartRelayDep,
+    writer: EventWriterDep,
 ) -> EventAccepted:
     """Stores one storefront event; starts or signals the cart's workflow only if its course
     changes. A 202 means the event is committed. A workflow start is queued, not awaited
@@ -100,11 +97,8 @@ async def post_cart_event(
     answer. Resending an event id is safe. On 503 the event is stored: resend it."""
     started = time.perf_counter()
     bind_now(retailer_id=retailer.id, cart_id=cart_id)  # on every log line of this request
-    if is_simple(event):  # a page view or cart edit: the Core fast path (fast_events)
-        fast = await commit_with_retries(
-            session,
-            lambda: record_simple_event(session, retailer=retailer, cart_id=cart_id, event=event),
-        )
+    if is_simple(event):  # a page view or cart edit: stored with others' (event_writer)
+        fast = await writer.record(retailer, cart_id, event)
         EVENTS.labels("api", "duplicate" if fast.duplicate else "stored").inc()
         if not needs_workflow(fast.cart):
             return EventAccepted(
