@@ -11,6 +11,7 @@ anonymous carts never call it). Prints CPU ms per event and ours / bare.
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import sys
@@ -86,6 +87,21 @@ async def main(args: argparse.Namespace) -> None:
             )
             assert r.status_code == 202, r.text
 
+        async def ours_first(i: int) -> None:
+            body = {
+                **edit(i, "f"),
+                "customer": {"email": f"f{i}@example.com"},
+                "consent": {"email": True},
+            }
+            r = await api.post(f"/v1/carts/f-{i}/events", json=body, headers={"X-API-Key": key})
+            assert r.status_code == 202, r.text
+
+        async def ours_first_started(i: int) -> None:
+            """A first event and its share of the relay's work (the workflow start)."""
+            await ours_first(i)
+            if i % 10 == 9:
+                await ours.state.cart_relay.drain()
+
         async def bare_insert(i: int) -> None:
             r = await bare_api.post(f"/bare/carts/m-{i % 50}/events", json=edit(i, "b"))
             assert r.status_code == 202, r.text
@@ -100,11 +116,21 @@ async def main(args: argparse.Namespace) -> None:
             )
             assert r.status_code == 202 and r.json()["stored"] == args.batch_size, r.text
 
-        warm_up = (ours_minor, bare_insert) + (() if args.no_batch else (ours_batch,))
+        warm_up = (ours_minor, bare_insert, ours_first_started) + (
+            () if args.no_batch else (ours_batch,)
+        )
         for warm in warm_up:  # first compiles, first imports
             await warm(10**6)
+        await ours.state.cart_relay.drain()
+        profile = cProfile.Profile() if args.profile else None
         bare_ms = await cpu_per(bare_insert, args.requests)
+        if profile:
+            profile.enable()
         minor_ms = await cpu_per(ours_minor, args.requests)
+        first_ms = await cpu_per(ours_first_started, args.requests)
+        if profile:
+            profile.disable()
+            profile.dump_stats(args.profile)
         batches = max(3, args.requests // args.batch_size)
         batch_ms = (
             float("nan") if args.no_batch else await cpu_per(ours_batch, batches) / args.batch_size
@@ -113,7 +139,13 @@ async def main(args: argparse.Namespace) -> None:
     print(f"CPU ms per event, in process, {args.requests} requests, batch of {args.batch_size}")
     print("| path | CPU ms / event | events/s per CPU core | ratio to bare (events/s) |")
     print("|---|---|---|---|")
-    for name, ms in (("bare insert", bare_ms), ("minor edit", minor_ms), ("batch", batch_ms)):
+    rows = (
+        ("bare insert", bare_ms),
+        ("minor edit", minor_ms),
+        ("first event, with its workflow start", first_ms),
+        ("batch", batch_ms),
+    )
+    for name, ms in rows:
         print(f"| {name} | {ms:.3f} | {1000 / ms:.0f} | {bare_ms / ms:.2f} |")
 
 
@@ -122,6 +154,9 @@ def run() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--no-batch", action="store_true", help="for a tree without the route")
+    parser.add_argument(
+        "--profile", help="cProfile the minor edits and first events into this file"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="winback-cpu-"))
     url = f"sqlite+aiosqlite:///{tmp}/cpu.db"
