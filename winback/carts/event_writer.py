@@ -1,12 +1,12 @@
 """Group commit for single storefront events: the events that arrive together are stored together.
 
-Why: a page view or a cart edit is three small statements, but each transaction also pays its
+Why: a page view or a cart edit is a few small statements, but each transaction also pays its
 ``BEGIN`` and ``COMMIT`` (a write to disk), a connection checkout and, on SQLite, a turn at the
 one write lock; with aiosqlite every statement is also a hop to the connection's thread and back
 through an event loop that is busy with the other requests. Under load a request spent most of
 its time waiting for the lock while the writer ahead of it waited for the event loop. Here the
 requests of one process queue their events; one writer takes everything queued and stores it in
-one transaction with the beacon batch's set statements (``fast_events.record_simple_batch``),
+one transaction with the beacon batch's set statements (``fast_events.record_batch``),
 then answers every request. The more requests arrive at once, the more each transaction
 carries; a lone request is written at once, with no waiting for company.
 
@@ -17,8 +17,8 @@ snapshot). One event's refusal (an event id used for another cart, another brows
 that request's answer only. If a whole transaction fails for another reason, its events are
 written again one by one, so whatever is wrong with one of them fails only its own request.
 
-Only events for which ``fast_events.is_simple`` holds come here: those with a contact, an order,
-an opt-out or a nudge reply take ``events.store_event``.
+Only events for which ``fast_events.can_batch`` holds come here (a contact and consent included):
+orders, opt-outs and nudge replies take ``events.store_event``.
 """
 
 import asyncio
@@ -33,7 +33,7 @@ from winback.carts.fast_events import (
     CartRow,
     NotOwned,
     commit_with_retries,
-    record_simple_batch,
+    record_batch,
 )
 from winback.platform.clock import utcnow
 from winback.platform.db import SessionFactory
@@ -84,7 +84,7 @@ class EventWriter:
         visitor_hash: str | None = None,
     ) -> WrittenEvent:
         """Stores ``event`` and updates its cart; returns after the commit. Raises
-        ``EventIdConflict`` or ``NotOwned`` as ``record_simple_event`` does, and the database's
+        ``EventIdConflict`` or ``NotOwned`` as the ORM path does, and the database's
         error if it could not be stored (then nothing of it was).
 
         A caller cancelled while waiting (the client went away) cancels only its wait, not
@@ -140,7 +140,7 @@ class EventWriter:
             _settle(queued, outcome)
 
     async def _store(self, batch: list[_Queued]) -> list[WrittenEvent | Exception]:
-        """One transaction for the whole batch: a ``record_simple_batch`` per retailer, each
+        """One transaction for the whole batch: a ``record_batch`` per retailer, each
         with its events in arrival order."""
         by_retailer: dict[str, list[int]] = defaultdict(list)
         for position, queued in enumerate(batch):
@@ -152,7 +152,7 @@ class EventWriter:
             async def store_all() -> None:
                 for positions in by_retailer.values():
                     group = [batch[p] for p in positions]
-                    recorded = await record_simple_batch(
+                    recorded = await record_batch(
                         session,
                         retailer=group[0].retailer,
                         events=[(q.cart_id, q.event) for q in group],

@@ -434,9 +434,10 @@ class CartFlags(Protocol):
     callback_signalled: bool
 
 
-def pending_changes(cart: CartFlags, customer: Customer | None) -> PendingChanges:
-    """The course changes the cart's workflow has not been told about (nothing for edits)."""
-    contact = has_contact(customer) or (cart.workflow_started and cart.contact_signalled)
+def pending_changes(cart: CartFlags, *, contact: bool) -> PendingChanges:
+    """The course changes the cart's workflow has not been told about (nothing for edits);
+    ``contact``: the cart's customer has an email or a phone (``has_contact``)."""
+    contact = contact or (cart.workflow_started and cart.contact_signalled)
     finished = cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT)
     if not cart.workflow_started:
         if finished or not (contact or cart.nudge_reason):

@@ -1,24 +1,26 @@
-"""The ingestion fast path: a storefront event that only changes the cart row, in Core SQL.
+"""The ingestion path in set statements: many storefront events, of many carts, at once.
 
-Most events a storefront sends are page views and cart edits without any contact, order or
-opt-out. For those, ``record_event``'s ORM round-trips (select the event, select the cart, flush
-the event, flush the cart: each a unit of work with its identity map and change tracking) were
-most of an event's cost. Here one such event is three statements in one transaction:
+Every storefront event except an order, an opt-out and a nudge reply (``can_batch``) is stored
+here, in batches: those of a beacon (``POST /v1/client/events:batch``), and the single events
+that one API process receives at the same moment (``event_writer``'s group commit). Per batch of
+one retailer's events, in one transaction:
 
-1. ``INSERT`` the event, ``ON CONFLICT DO NOTHING`` on the unique (retailer, event id): a resend
-   inserts nothing and is answered as a duplicate. It is the transaction's first statement, so on
-   SQLite the write lock is taken (waiting on ``busy_timeout``) before anything is read: no
-   snapshot older than the lock, hence none of the "database is locked" refusals that a read
-   followed by a write gets when another writer committed in between;
-2. ``SELECT`` the cart (``FOR UPDATE`` on PostgreSQL), or ``INSERT`` it (``ON CONFLICT DO
-   NOTHING``, then select it again: a concurrent first event made it);
-3. ``UPDATE`` only the columns that change, decided by the same rules as ``record_event``: an
-   older event never overwrites a newer snapshot, activity only moves forward, the nudge reason
-   is set once.
+1. one ``INSERT`` of every event, ``ON CONFLICT DO NOTHING`` on the unique (retailer, event id),
+   its rows as one JSON parameter the database unpacks: a resend inserts nothing and is answered
+   as a duplicate. It is the transaction's first statement, so on SQLite the write lock is taken
+   before anything is read (no snapshot older than the lock);
+2. one ``SELECT`` of their carts (``FOR UPDATE`` on PostgreSQL);
+3. for the events with a contact or consent (a cart's first event, usually): one read of the
+   customers they could match, changed in memory by ``upsert_customer``'s rules, then written at
+   once (``customers.bulk_identity``);
+4. the holdout group of every cart that could now be touched, decided in memory;
+5. one ``INSERT`` of the new carts, as the batch leaves them, and one ``UPDATE`` per distinct set
+   of changed columns of the others.
 
-Anything else (contact or consent, orders, opt-outs, nudge replies) goes through
-``record_event``: ``is_simple`` decides. Both write the same rows; the tests of the event routes
-hold for both.
+Each cart's events apply in order by ``record_event``'s rules: an older event never overwrites a
+newer snapshot, activity only moves forward, the nudge reason is set once. Orders, opt-outs and
+nudge replies take ``record_event`` (the ORM): they are rare and do more. The tests of the event
+routes hold for both.
 """
 
 import json
@@ -35,19 +37,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession as ModelSession
 
+from winback.carts.cadence_store import current_cadence_cached
 from winback.carts.events import (
     ACTIVITY_EVENTS,
     CONFUSION_ADD_REMOVE,
     NUDGE_EVENTS,
     STORE_ATTEMPTS,
     CartEventIn,
-    EventIdConflict,
     pending_changes,
 )
-from winback.carts.holdout import decide_group
+from winback.carts.holdout import group_for, holdout_bucket, holdout_salt, is_touchable, shopper_key
 from winback.carts.models import Cart, CartEvent
+from winback.customers.bulk_identity import CustomerBatch, CustomerState
 from winback.platform.clock import utcnow
-from winback.platform.db import SerialisedJSON, is_write_conflict, sqlite_writer
+from winback.platform.db import is_write_conflict, sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from workflows.vocabulary import CartStatus
 
@@ -56,18 +59,38 @@ EVENT: Table = CartEvent.__table__  # type: ignore[attr-defined]
 SLOW_TYPES = {"order_placed", "opt_out", "nudge_reply"}
 
 
-def is_simple(event: CartEventIn) -> bool:
-    """An event that changes only the cart row (no customer, order, opt-out or nudge reply)."""
-    return event.customer is None and event.consent is None and event.type not in SLOW_TYPES
+def can_batch(event: CartEventIn) -> bool:
+    """Not an order, an opt-out or a nudge reply: the event is stored here."""
+    return event.type not in SLOW_TYPES
 
 
 class NotOwned(Exception):
     """The cart belongs to another browser (``visitor_hash``)."""
 
 
+# The columns of a cart that decide what its workflow must hear (``CartRow``).
+CART_ROW_COLUMNS = (
+    "id",
+    "cart_id",
+    "customer_id",
+    "status",
+    "nudge_reason",
+    "workflow_id",
+    "workflow_started",
+    "contact_signalled",
+    "nudge_signalled",
+    "order_signalled",
+    "opt_out_signalled",
+    "callback_requested",
+    "callback_signalled",
+    "visitor_hash",
+)
+
+
 @dataclass
 class CartRow:
-    """The cart as the fast path left it: what ``pending_changes`` and the answer need."""
+    """The cart as a batch left it: what ``pending_changes`` and the answer need, and whether
+    its customer has an email or a phone (None: the batch did not read the customer)."""
 
     id: int
     cart_id: str
@@ -83,35 +106,37 @@ class CartRow:
     callback_requested: bool
     callback_signalled: bool
     visitor_hash: str | None
+    has_contact: bool | None = None
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> "CartRow":
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+    def of(cls, row: dict[str, Any], has_contact: bool | None = None) -> "CartRow":
+        return cls(**{name: row[name] for name in CART_ROW_COLUMNS}, has_contact=has_contact)
+
+    @property
+    def starts_workflow(self) -> bool | None:
+        """Whether the cart now has what starts its workflow, and no workflow yet (None when
+        that needs its customer, which the batch did not read)."""
+        if self.workflow_started:
+            return False
+        if self.customer_id is not None and self.has_contact is None:
+            return None
+        return pending_changes(self, contact=bool(self.has_contact)).start
 
 
-@dataclass
-class FastRecorded:
-    cart: CartRow
-    duplicate: bool
-
-
-# What the fast path reads of a cart: the columns ``changes_for``, ``becomes_touchable`` and
-# ``CartRow`` use (reading all 35 cost their result processing, JSON and datetimes, per cart).
-READ_COLUMNS = tuple(
-    dict.fromkeys(
-        (
-            *CartRow.__dataclass_fields__,
-            "items",
-            "snapshot_at",
-            "last_activity_at",
-            "last_page",
-            "add_remove_count",
-            "holdout_bucket",
-        )
-    )
+# What a batch reads of a cart: the columns ``changes_for``, the holdout and ``CartRow`` use
+# (reading all 35 cost their result processing, JSON and datetimes, per cart).
+READ_COLUMNS = (
+    *CART_ROW_COLUMNS,
+    "items",
+    "snapshot_at",
+    "last_activity_at",
+    "last_page",
+    "add_remove_count",
+    "holdout_bucket",
 )
-# What a brand-new cart row is inserted with: the columns ``changes_for`` (or the claim) may set,
-# plus those whose default is not NULL. Every row of one executemany needs the same columns.
+# What a brand-new cart row is inserted with: the columns ``changes_for``, the claim, the contact
+# or the holdout may set, plus those whose default is not NULL. Every row of one executemany
+# needs the same columns.
 CHANGEABLE_COLUMNS = (
     "items",
     "value",
@@ -123,6 +148,9 @@ CHANGEABLE_COLUMNS = (
     "add_remove_count",
     "nudge_reason",
     "visitor_hash",
+    "customer_id",
+    "holdout_bucket",
+    "holdout_group",
 )
 
 
@@ -131,24 +159,16 @@ class _Statements:
     """Built once per dialect and executed with parameters: building a statement with its
     values inlined for every event (and its cache key) was a visible part of an event's CPU."""
 
-    insert_event: Any
-    insert_cart: Any
     insert_new_carts: Any
     select_ids: Any
-    select_cart: Any
     select_carts: Any
 
 
 @cache
 def _statements_for(dialect: str) -> _Statements:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # The payload arrives as JSON text (``model_dump_json``): bound as it is, not re-encoded.
-    events = insert(EVENT).values(payload=bindparam("payload", type_=SerialisedJSON()))
-    events = events.on_conflict_do_nothing(index_elements=["retailer_id", "event_id"])
     columns = [CART.c[name] for name in READ_COLUMNS]
     return _Statements(
-        insert_event=events.returning(EVENT.c.id),
-        insert_cart=insert(CART).on_conflict_do_nothing(index_elements=["retailer_id", "cart_id"]),
         # No ON CONFLICT: a concurrent first event of the same cart makes this fail with a
         # unique violation, and ``commit_with_retries`` does the whole batch again (then the
         # cart is found and updated like any other).
@@ -157,9 +177,6 @@ def _statements_for(dialect: str) -> _Statements:
             CART.c.retailer_id == bindparam("r"),
             CART.c.cart_id.in_(bindparam("c", expanding=True)),
         ),
-        select_cart=select(*columns)
-        .where(CART.c.retailer_id == bindparam("r"), CART.c.cart_id == bindparam("c"))
-        .with_for_update(),
         select_carts=select(*columns)
         .where(
             CART.c.retailer_id == bindparam("r"),
@@ -183,13 +200,7 @@ def _update_of(columns: tuple[str, ...]) -> Any:
     )
 
 
-async def _cart_row(conn: AsyncConnection, retailer_id: str, cart_id: str) -> dict[str, Any] | None:
-    result = await conn.execute(_statements(conn).select_cart, {"r": retailer_id, "c": cart_id})
-    row = result.first()
-    return None if row is None else dict(zip(READ_COLUMNS, row, strict=True))
-
-
-def _new_cart_values(retailer_id: str, cart_id: str, event: CartEventIn, at: Any) -> dict[str, Any]:
+def _new_cart_values(retailer_id: str, cart_id: str, at: Any) -> dict[str, Any]:
     """Every column of a new cart with the model's own defaults (``Cart`` decides them)."""
     values = Cart(retailer_id=retailer_id, cart_id=cart_id, last_activity_at=at).model_dump()
     values.pop("id")
@@ -234,100 +245,12 @@ def changes_for(cart: dict[str, Any], event: CartEventIn, occurred_at: Any) -> d
     return changes
 
 
-async def record_simple_event(
-    session: ModelSession,
-    *,
-    retailer: RetailerIdentity,
-    cart_id: str,
-    event: CartEventIn,
-    visitor_hash: str | None = None,
-) -> FastRecorded:
-    """Stores a simple event (``is_simple``) and updates its cart, in the caller's transaction.
-
-    With ``visitor_hash`` (the browser routes), the cart must be unclaimed or that browser's,
-    and is claimed for it: ``NotOwned`` otherwise."""
-    conn = await session.connection()  # Core statements in the session's transaction
-    now = utcnow()
-    occurred_at = event.occurred_at or now
-    inserted = await conn.execute(
-        _statements(conn).insert_event,
-        {
-            "retailer_id": retailer.id,
-            "cart_id": cart_id,
-            "event_id": event.event_id,
-            "type": event.type,
-            "occurred_at": occurred_at,
-            "received_at": now,
-            "payload": event.model_dump_json(exclude_none=True),
-        },
-    )
-    if inserted.scalar() is None:  # a resend
-        seen = await conn.execute(
-            select(EVENT.c.cart_id).where(
-                EVENT.c.retailer_id == retailer.id, EVENT.c.event_id == event.event_id
-            )
-        )
-        if seen.scalar_one() != cart_id:
-            raise EventIdConflict(f"event_id {event.event_id!r} was already used for another cart")
-        cart = await _cart_row(conn, retailer.id, cart_id)
-        assert cart is not None
-        if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
-            raise NotOwned(cart_id)
-        return FastRecorded(CartRow.of(cart), duplicate=True)
-
-    cart = await _cart_row(conn, retailer.id, cart_id)
-    if cart is None:
-        values = _new_cart_values(retailer.id, cart_id, event, occurred_at)
-        await conn.execute(_statements(conn).insert_cart, values)
-        cart = await _cart_row(conn, retailer.id, cart_id)
-        assert cart is not None
-    if visitor_hash is not None and cart["visitor_hash"] not in (None, visitor_hash):
-        raise NotOwned(cart_id)
-    changes = changes_for(cart, event, occurred_at)
-    if visitor_hash is not None and cart["visitor_hash"] is None:
-        changes["visitor_hash"] = visitor_hash
-    if changes:
-        columns = tuple(sorted(changes))
-        await conn.execute(
-            _update_of(columns),
-            {"cart_pk": cart["id"], **{f"new_{c}": changes[c] for c in columns}},
-        )
-        cart.update(changes)
-        if becomes_touchable(cart, changes):
-            await decide_groups(session, retailer, [cart])
-    return FastRecorded(CartRow.of(cart), duplicate=False)
-
-
-def becomes_touchable(cart: dict[str, Any], changes: dict[str, Any]) -> bool:
-    """This event made an ungrouped cart's on-site nudge due: its holdout group is decided now,
-    before any workflow hears of it (``holdout.decide_group``: once per cart)."""
-    return (
-        "nudge_reason" in changes
-        and cart["holdout_bucket"] is None
-        and not cart["workflow_started"]
-    )
-
-
-async def decide_groups(
-    session: ModelSession, retailer: RetailerIdentity, carts: Sequence[dict[str, Any]]
-) -> None:
-    """The holdout groups of carts that just became touchable: the one moment of a cart's life
-    that leaves the Core path (an ORM read of the row and its write), so that the held-out
-    guard and the report agree with the slow path's carts."""
-    for cart in carts:
-        row = await session.get(Cart, cart["id"], populate_existing=True)
-        if row is not None and await decide_group(session, retailer, row, None):
-            session.add(row)
-            await session.flush()
-            cart["holdout_bucket"], cart["holdout_group"] = row.holdout_bucket, row.holdout_group
-
-
 def needs_workflow(cart: CartRow) -> bool:
     """Whether the cart's workflow may have something to hear (then ``tell_workflow`` decides
     on the ORM row): a known customer it was not told about, or a pending course change."""
     if cart.customer_id is not None and not (cart.workflow_started and cart.contact_signalled):
         return True
-    return pending_changes(cart, None).any
+    return pending_changes(cart, contact=False).any
 
 
 async def commit_with_retries(
@@ -403,7 +326,7 @@ def _event_rows_json(conn: AsyncConnection, rows: list[dict[str, Any]]) -> str:
 
 @dataclass
 class BatchOutcome:
-    """What became of one event of ``record_simple_batch``."""
+    """What became of one event of ``record_batch``."""
 
     outcome: str  # stored, duplicate, rejected
     reason: str | None = None
@@ -417,15 +340,15 @@ NOT_OWNED_REASON = "the cart belongs to another browser"
 
 @dataclass
 class BatchRecorded:
-    """``record_simple_batch``'s answer: each event's outcome (in body order), the carts whose
-    row changed, and every cart the batch read or made, as it left them, by cart id."""
+    """``record_batch``'s answer: each event's outcome (in body order), the carts whose row
+    changed, and every cart the batch read or made, as it left them, by cart id."""
 
     outcomes: list[BatchOutcome]
     touched: list[CartRow]
     carts: dict[str, CartRow]
 
 
-async def record_simple_batch(
+async def record_batch(
     session: ModelSession,
     *,
     retailer: RetailerIdentity,
@@ -433,11 +356,10 @@ async def record_simple_batch(
     visitors: Sequence[str | None] | None = None,
     received_at: Sequence[datetime] | None = None,
 ) -> BatchRecorded:
-    """``record_simple_event`` for many simple events at once, in set statements: one insert of
-    every event (still the transaction's first statement), one read of their carts, one insert
-    of the new carts as the batch leaves them, and one ``UPDATE`` per distinct set of changed
-    columns of the others (executemany). Each cart's events apply in body order by the same
-    rules, so the rows end as if each had been posted alone in that order.
+    """Stores ``events`` (each ``can_batch``) of one retailer and updates their carts and
+    customers in the caller's transaction, in set statements (see the module docstring). Each
+    cart's events apply in body order by the same rules, so the rows end as if each had been
+    posted alone in that order.
 
     ``visitors``: per event, the browser (``visitor_hash``) whose cart it must be (the browser
     routes), else None. ``received_at``: per event, when it arrived (an event without
@@ -505,17 +427,19 @@ async def record_simple_batch(
     for i in new:
         cart_id = events[i][0]
         if cart_id not in carts:
-            template = template or _new_cart_values(retailer.id, cart_id, events[i][1], now)
+            template = template or _new_cart_values(retailer.id, cart_id, now)
             carts[cart_id] = created[cart_id] = {
                 **template,
                 "id": None,
                 "cart_id": cart_id,
                 "last_activity_at": at[i],
             }
+    customers = await _customers_of(conn, retailer, events, is_new, carts)
 
     refused: list[str] = []
     changed: dict[str, dict[str, Any]] = {}
-    touchable: dict[str, dict[str, Any]] = {}
+    stored_for: set[str] = set()  # carts with an event stored by this batch
+    customer_of: dict[str, CustomerState] = {}  # carts whose customer an event set or changed
     for i, (cart_id, event) in enumerate(events):
         cart = carts.get(cart_id)  # None: an event id reused for a cart that does not exist
         if cart is None:
@@ -528,20 +452,32 @@ async def record_simple_batch(
             continue
         if i not in is_new:
             continue
+        outcomes[i] = BatchOutcome("stored")
+        stored_for.add(cart_id)
         changes = changes_for(cart, event, at[i])
         if visitor_hash is not None and cart["visitor_hash"] is None:
             changes["visitor_hash"] = visitor_hash
-        outcomes[i] = BatchOutcome("stored")
-        if not changes:  # e.g. an older snapshot than the cart's: stored, but nothing to write
-            continue
-        cart.update(changes)
-        changed.setdefault(cart_id, {}).update(changes)
-        if becomes_touchable(cart, changes):
-            touchable[cart_id] = cart
+        if customers is not None and (event.customer is not None or event.consent is not None):
+            customer_of[cart_id] = customers.upsert(
+                cart["customer_id"], event.customer, event.consent, now
+            )
+        if changes:
+            cart.update(changes)
+            changed.setdefault(cart_id, {}).update(changes)
     if refused:  # stored by the first statement, but not this browser's to write
         await conn.execute(
             EVENT.delete().where(EVENT.c.retailer_id == retailer.id, EVENT.c.event_id.in_(refused))
         )
+    if customers is not None:
+        await customers.write(conn)  # new customers get their ids, for the carts below
+        for cart_id, customer in customer_of.items():
+            if carts[cart_id]["customer_id"] != customer.id:
+                carts[cart_id]["customer_id"] = customer.id
+                changed.setdefault(cart_id, {})["customer_id"] = customer.id
+    contact = {cart_id: _has_contact(cart, customers) for cart_id, cart in carts.items()}
+    await _decide_groups(
+        session, retailer, [carts[c] for c in sorted(stored_for)], contact, changed
+    )
     if created:
         assert template is not None
         inserted_columns = [
@@ -559,7 +495,7 @@ async def record_simple_batch(
             created[cart_id]["id"] = pk
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for cart_id, changes in changed.items():
-        if cart_id in created:
+        if cart_id in created or not changes:
             continue
         columns = tuple(sorted(changes))
         by_columns[columns].append(
@@ -567,14 +503,85 @@ async def record_simple_batch(
         )
     for columns, params in by_columns.items():
         await conn.execute(_update_of(columns), params)
-    if touchable:
-        await decide_groups(session, retailer, list(touchable.values()))
-    rows_by_id = {cart_id: CartRow.of(cart) for cart_id, cart in carts.items()}
+    rows_by_id = {
+        cart_id: CartRow.of(cart, contact.get(cart_id)) for cart_id, cart in carts.items()
+    }
     return BatchRecorded(
         outcomes=[o or BatchOutcome("rejected", "not recorded") for o in outcomes],
         touched=[rows_by_id[c] for c in cart_ids if c in changed],
         carts=rows_by_id,
     )
+
+
+async def _customers_of(
+    conn: AsyncConnection,
+    retailer: RetailerIdentity,
+    events: Sequence[tuple[str, CartEventIn]],
+    is_new: set[int],
+    carts: dict[str, dict[str, Any]],
+) -> CustomerBatch | None:
+    """The customers this batch needs: those its contact events could match, and those of its
+    carts whose holdout group may be decided now (the group follows the shopper). None when no
+    event has a contact and no such cart has a customer."""
+    given = [
+        event.customer
+        for i, (_, event) in enumerate(events)
+        if i in is_new and event.customer is not None
+    ]
+    with_contact = any(
+        i in is_new and (event.customer is not None or event.consent is not None)
+        for i, (_, event) in enumerate(events)
+    )
+    ids = {
+        cart["customer_id"]
+        for cart in carts.values()
+        if cart["customer_id"] is not None
+        and (with_contact or (cart["holdout_bucket"] is None and not cart["workflow_started"]))
+    }
+    if not (with_contact or ids):
+        return None
+    return await CustomerBatch.load(conn, retailer.id, ids=ids, given=given)
+
+
+def _has_contact(cart: dict[str, Any], customers: CustomerBatch | None) -> bool | None:
+    """Whether the cart's customer has an email or a phone; None if the batch did not read
+    it."""
+    if cart["customer_id"] is None:
+        return False
+    known = customers.known(cart["customer_id"]) if customers is not None else None
+    return None if known is None else known.has_contact
+
+
+async def _decide_groups(
+    session: ModelSession,
+    retailer: RetailerIdentity,
+    carts: list[dict[str, Any]],
+    contact: dict[str, bool | None],
+    changed: dict[str, dict[str, Any]],
+) -> None:
+    """The holdout group of each cart that could now be touched and has none yet, decided by
+    ``holdout.decide_group``'s rule, from the shopper it now belongs to (once per cart)."""
+    due = [
+        cart
+        for cart in carts
+        if cart["holdout_bucket"] is None
+        and not cart["workflow_started"]
+        and is_touchable(cart["status"], bool(contact.get(cart["cart_id"])), cart["nudge_reason"])
+    ]
+    if not due:
+        return
+    # The cadence the cart's workflow will start with (the same per-process cache).
+    cadence = await current_cadence_cached(session, retailer_id=retailer.id)
+    salt = await holdout_salt(session, retailer)
+    for cart in due:
+        identity = shopper_key(cart["customer_id"], cart["visitor_hash"], cart["cart_id"])
+        bucket = holdout_bucket(salt, retailer.id, identity)
+        decided = {
+            "holdout_bucket": bucket,
+            "holdout_group": group_for(bucket, cadence.holdout_percent),
+        }
+        cart.update(decided)
+        changed.setdefault(cart["cart_id"], {}).update(decided)
 
 
 async def _cart_rows(

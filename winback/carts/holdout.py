@@ -33,11 +33,30 @@ HELD_OUT: Final = "held_out"
 def shopper_identity(cart: Cart, customer: Customer | None) -> str:
     """What makes "the same shopper": the customer row (one per shopper and retailer, matched on
     external id, email or phone), else the browser, else the cart itself."""
-    if customer is not None and customer.id is not None:
-        return f"customer:{customer.id}"
-    if cart.visitor_hash:
-        return f"visitor:{cart.visitor_hash}"
-    return f"cart:{cart.cart_id}"
+    customer_id = customer.id if customer is not None else None
+    return shopper_key(customer_id, cart.visitor_hash, cart.cart_id)
+
+
+def shopper_key(customer_id: int | None, visitor_hash: str | None, cart_id: str) -> str:
+    """``shopper_identity`` from the columns (the ingestion batches hold no ORM rows)."""
+    if customer_id is not None:
+        return f"customer:{customer_id}"
+    if visitor_hash:
+        return f"visitor:{visitor_hash}"
+    return f"cart:{cart_id}"
+
+
+def is_touchable(status: str, has_contact: bool, nudge_reason: str | None) -> bool:
+    """Whether a cart could be touched now, so its group is due (``decide_group``'s rule)."""
+    if status in (CartStatus.ORDERED, CartStatus.OPTED_OUT):
+        return False  # bought or opted out before any touch: in neither group, like its workflow
+    return has_contact or bool(nudge_reason)
+
+
+async def holdout_salt(session: AsyncSession, retailer: RetailerIdentity) -> str:
+    """The retailer's secret salt (its id for a retailer that predates salts)."""
+    row = retailer if isinstance(retailer, Retailer) else await session.get(Retailer, retailer.id)
+    return (row.holdout_salt if row is not None else None) or retailer.id
 
 
 def holdout_bucket(salt: str, retailer_id: str, identity: str) -> int:
@@ -67,10 +86,8 @@ async def decide_group(
     True if it did now."""
     if cart.holdout_bucket is not None or cart.workflow_started:
         return False
-    if cart.status in (CartStatus.ORDERED, CartStatus.OPTED_OUT):
-        return False  # bought or opted out before any touch: in neither group, like its workflow
     contact = customer is not None and bool(customer.email or customer.phone)
-    if not (contact or cart.nudge_reason):
+    if not is_touchable(cart.status, contact, cart.nudge_reason):
         return False
     await assign_group(session, retailer, cart, customer)
     return True
@@ -83,7 +100,6 @@ async def assign_group(
     cadence = await current_cadence(session, retailer_id=retailer.id)
     # The ingestion routes carry a cached ``RetailerRef`` (no salt): the row is read then, once
     # per cart at most (the group is decided once).
-    row = retailer if isinstance(retailer, Retailer) else await session.get(Retailer, retailer.id)
-    salt = (row.holdout_salt if row is not None else None) or retailer.id
+    salt = await holdout_salt(session, retailer)
     cart.holdout_bucket = holdout_bucket(salt, retailer.id, shopper_identity(cart, customer))
     cart.holdout_group = group_for(cart.holdout_bucket, cadence.holdout_percent)

@@ -39,7 +39,8 @@ from typing import Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from winback.carts.events import pending_changes
+from winback.carts.events import has_contact, pending_changes
+from winback.carts.fast_events import CartRow
 from winback.carts.models import Cart
 from winback.carts.workflow_sync import tell_workflow
 from winback.customers.models import Customer
@@ -233,6 +234,24 @@ class CartRelay:
             self._observer.left_to_sweep(reason)
 
 
+def queue_from_row(
+    relay: CartRelay, retailer: RetailerIdentity, cart: CartRow, since: float
+) -> list[str] | None:
+    """``tell_or_queue``'s answer for a cart that a batch just wrote (``fast_events``), decided
+    from the row it returned, with no read: ``["queued"]`` or ``[]``. None when the row cannot
+    tell: a started workflow is told inline, and a customer the batch did not read may have a
+    contact (then ``tell_or_queue`` on the ORM row decides)."""
+    if cart.workflow_started:
+        return None
+    starts = cart.starts_workflow
+    if starts is None:
+        return None
+    if not starts:
+        return []
+    relay.submit(retailer, cart.id, since)
+    return [QUEUED]
+
+
 async def tell_or_queue(
     session: AsyncSession,
     client: Client,
@@ -251,7 +270,7 @@ async def tell_or_queue(
             session, client, task_queue=task_queue, retailer=retailer, cart=cart
         )
     customer = await session.get(Customer, cart.customer_id) if cart.customer_id else None
-    if not pending_changes(cart, customer).start:
+    if not pending_changes(cart, contact=has_contact(customer)).start:
         return []
     assert cart.id is not None
     relay.submit(retailer, cart.id, since)

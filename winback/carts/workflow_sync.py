@@ -108,7 +108,7 @@ async def apply_pending_changes(
     customer = (
         await session.get(Customer, cart.customer_id) if cart.customer_id and not known else None
     )
-    changes = pending_changes(cart, customer)
+    changes = pending_changes(cart, contact=has_contact(customer))
     if not changes.any:
         return []
     workflow_id = cart_workflow_id(retailer.id, cart.cart_id)

@@ -27,7 +27,6 @@ from api.metrics import EVENTS, observe_signals
 from winback.carts.client_events import (
     ClientEventIn,
     ClientNudgeReplyIn,
-    owned_by,
     to_cart_event,
 )
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, RecordedEvent, store_event
@@ -37,7 +36,8 @@ from winback.carts.fast_events import (
 )
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
-from winback.carts.relay import tell_or_queue
+from winback.carts.relay import queue_from_row, tell_or_queue
+from winback.customers.identity import normalize_national_phone
 from winback.customers.phones import normalize_phone
 from winback.customers.signed_identity import identity_secret
 from winback.platform.logs import bind_now
@@ -111,7 +111,7 @@ async def _record(
     return recorded.duplicate
 
 
-async def _record_simple(
+async def _record_batched(
     session: SessionDep,
     client: TemporalClientDep,
     relay: CartRelayDep,
@@ -121,21 +121,25 @@ async def _record_simple(
     cart_id: str,
     event: CartEventIn,
 ) -> bool:
-    """``_record`` for an event without identity: ownership is checked (and the cart claimed)
-    in the same transaction as the write; returns duplicate."""
+    """``_record`` through the event writer (``winback.carts.event_writer``): ownership is
+    checked (and the cart claimed) in the same transaction as the write; returns duplicate."""
     started = time.perf_counter()
     bind_now(retailer_id=caller.retailer.id, cart_id=cart_id)
+    normalize_national_phone(event.customer, caller.retailer.country)
     try:
-        fast = await writer.record(
+        written = await writer.record(
             caller.retailer, cart_id, event, visitor_hash=caller.visitor_hash
         )
     except NotOwned:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no cart {cart_id!r} for this browser"
         ) from None
-    EVENTS.labels("client", "duplicate" if fast.duplicate else "stored").inc()
-    if needs_workflow(fast.cart):
-        cart = await session.get(Cart, fast.cart.id)
+    EVENTS.labels("client", "duplicate" if written.duplicate else "stored").inc()
+    if not needs_workflow(written.cart):
+        return written.duplicate
+    actions = queue_from_row(relay, caller.retailer, written.cart, started)
+    if actions is None:
+        cart = await session.get(Cart, written.cart.id)
         assert cart is not None
         actions = await tell_or_queue(
             session,
@@ -146,8 +150,8 @@ async def _record_simple(
             cart=cart,
             since=started,
         )
-        observe_signals(actions, started)
-    return fast.duplicate
+    observe_signals(actions, started)
+    return written.duplicate
 
 
 @router.post(
@@ -168,26 +172,19 @@ async def post_client_event(
     """A storefront event from the shopper's browser (items, page views, `idle`,
     `exit_intent`, `checkout_started`; never orders). Contact fields count only with a valid
     signature from the retailer's backend; the rest are ignored and listed in `ignored`."""
-    if event.identity is None:  # nothing but the cart: stored with others' (event_writer)
-        cart_event, _ = to_cart_event(event, None, event_prefix=caller.event_prefix)
-        duplicate = await _record_simple(
-            session, client, relay, writer, settings, caller, cart_id, cart_event
-        )
-        return ClientEventAccepted(
-            cart_id=cart_id, duplicate=duplicate, identity="none", ignored=[]
-        )
-    if not owned_by(await _cart(session, caller.retailer.id, cart_id), caller.visitor):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no cart {cart_id!r} for this browser")
     secret = None
     if event.identity is not None:
         secret = await identity_secret(session, retailer_id=caller.retailer.id, settings=settings)
+        await session.commit()  # the writer's transaction is its own
     try:
         cart_event, trusted = to_cart_event(event, secret, event_prefix=caller.event_prefix)
     except ValidationError as err:
         raise RequestValidationError(
             [{**e, "loc": ("body", "identity", *e["loc"])} for e in err.errors()]
         ) from None
-    duplicate = await _record(session, client, relay, settings, caller, cart_id, cart_event)
+    duplicate = await _record_batched(
+        session, client, relay, writer, settings, caller, cart_id, cart_event
+    )
     identity: Literal["signed", "unsigned", "none"] = "none"
     if trusted is not None and trusted.dropped:
         identity = "unsigned"

@@ -21,7 +21,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlmodel import select
 from temporalio.service import RPCError
 
 from api.client_access import (
@@ -32,19 +31,14 @@ from api.client_access import (
 )
 from api.deps import CartRelayDep, SessionDep, SettingsDep, TemporalClientDep
 from api.metrics import EVENTS, observe_signals
-from winback.carts.client_events import ClientEventIn, owned_by, to_cart_event
-from winback.carts.events import CART_ID_PATTERN, EventIdConflict, record_event
-from winback.carts.fast_events import (
-    NotOwned,
-    commit_with_retries,
-    is_simple,
-    needs_workflow,
-    record_simple_batch,
-    record_simple_event,
-)
+from winback.carts.client_events import ClientEventIn, to_cart_event
+from winback.carts.events import CART_ID_PATTERN, CartEventIn
+from winback.carts.fast_events import CartRow, commit_with_retries, needs_workflow, record_batch
 from winback.carts.models import Cart
-from winback.carts.relay import tell_or_queue
+from winback.carts.relay import queue_from_row, tell_or_queue
+from winback.customers.identity import normalize_national_phone
 from winback.customers.signed_identity import identity_secret
+from winback.platform.errors import InputFieldError
 from winback.platform.logs import bind
 
 router = APIRouter(prefix="/v1/client", tags=["client (publishable key)"])
@@ -182,111 +176,58 @@ async def post_client_batch(
     if any(event.identity is not None for _, event in valid):
         secret = await identity_secret(session, retailer_id=key.retailer.id, settings=settings)
         await session.commit()  # the batch's transaction starts with its first write
-
-    async def store() -> tuple[list[BatchEventResult], set[int]]:
-        done: list[BatchEventResult] = []
-        to_tell: set[int] = set()
-        for index, event in valid:
-            outcome, reason = "rejected", None
-            try:
-                cart_event, _ = to_cart_event(event, secret, event_prefix=caller.event_prefix)
-                if is_simple(cart_event):
-                    fast = await record_simple_event(
-                        session,
-                        retailer=caller.retailer,
-                        cart_id=event.cart_id,
-                        event=cart_event,
-                        visitor_hash=caller.visitor_hash,
-                    )
-                    outcome = "duplicate" if fast.duplicate else "stored"
-                    if needs_workflow(fast.cart):
-                        to_tell.add(fast.cart.id)
-                else:  # a signed contact: the ORM pipeline, as the single route takes it
-                    cart_pk, duplicate = await _record_with_identity(
-                        session, caller, event.cart_id, cart_event
-                    )
-                    outcome = "duplicate" if duplicate else "stored"
-                    to_tell.add(cart_pk)
-            except ValidationError as err:  # a signed email or phone that is not one
-                reason = f"identity: {_reason(err)}"
-            except NotOwned:
-                reason = "the cart belongs to another browser"
-            except EventIdConflict as err:
-                reason = str(err)
-            done.append(
-                BatchEventResult(
-                    index=index,
-                    cart_id=event.cart_id,
-                    event_id=event.event_id,
-                    outcome=outcome,  # type: ignore[arg-type]
-                    reason=reason,
-                )
+    cart_events: list[tuple[int, str, CartEventIn]] = []
+    for index, event in valid:
+        try:
+            cart_event, _ = to_cart_event(event, secret, event_prefix=caller.event_prefix)
+            normalize_national_phone(cart_event.customer, caller.retailer.country)
+        except ValidationError as err:  # a signed email or phone that is not one
+            reason = f"identity: {_reason(err)}"
+        except InputFieldError as err:  # a signed national number the store's country rejects
+            reason = f"identity: {err.field}: {err}"
+        else:
+            cart_events.append((index, event.cart_id, cart_event))
+            continue
+        results.append(
+            BatchEventResult(
+                index=index,
+                cart_id=event.cart_id,
+                event_id=event.event_id,
+                outcome="rejected",
+                reason=reason,
             )
-        return done, to_tell
+        )
 
-    async def store_all_at_once() -> tuple[list[BatchEventResult], set[int]]:
-        """No contact anywhere (a beacon's usual load): set statements for the whole batch."""
-        cart_events = [
-            (e.cart_id, to_cart_event(e, None, event_prefix=caller.event_prefix)[0])
-            for _, e in valid
-        ]
-        recorded = await record_simple_batch(
+    async def store() -> tuple[list[BatchEventResult], list[CartRow]]:
+        """Every event at once, in set statements (``fast_events.record_batch``)."""
+        recorded = await record_batch(
             session,
             retailer=caller.retailer,
-            events=cart_events,
+            events=[(cart_id, event) for _, cart_id, event in cart_events],
             visitors=[caller.visitor_hash] * len(cart_events),
         )
         done = [
             BatchEventResult(
                 index=index,
-                cart_id=event.cart_id,
+                cart_id=cart_id,
                 event_id=event.event_id,
                 outcome=outcome.outcome,  # type: ignore[arg-type]
                 reason=outcome.reason,
             )
-            for (index, event), outcome in zip(valid, recorded.outcomes, strict=True)
+            for (index, cart_id, event), outcome in zip(cart_events, recorded.outcomes, strict=True)
         ]
-        return done, {cart.id for cart in recorded.touched if needs_workflow(cart)}
+        return done, [cart for cart in recorded.touched if needs_workflow(cart)]
 
-    simple = all(event.identity is None for _, event in valid)
-    stored, to_tell = (
-        await commit_with_retries(session, store_all_at_once if simple else store)
-        if valid
-        else ([], set())
-    )
+    stored, to_tell = await commit_with_retries(session, store) if cart_events else ([], [])
     results = sorted(results + stored, key=lambda r: r.index)
     counts = {o: sum(r.outcome == o for r in results) for o in ("stored", "duplicate", "rejected")}
     for outcome, count in counts.items():
         if count:
             EVENTS.labels("batch", outcome).inc(count)
-    for cart_pk in sorted(to_tell):
-        await _tell(session, client, relay, settings, caller, cart_pk, started)
+    for cart in to_tell:
+        if queue_from_row(relay, caller.retailer, cart, started) is None:
+            await _tell(session, client, relay, settings, caller, cart.id, started)
     return BatchAccepted(**counts, results=results)
-
-
-async def _record_with_identity(
-    session: SessionDep, caller: ClientCaller, cart_id: str, event: Any
-) -> tuple[int, bool]:
-    """One event with a (signed) contact, through ``record_event``; returns the cart's key
-    and whether the event was a duplicate.
-
-    The batch's earlier Core statements are not in the ORM's identity map, so the cart is read
-    fresh here and the session is emptied afterwards for the next Core statement."""
-    cart = (
-        await session.exec(
-            select(Cart).where(Cart.retailer_id == caller.retailer.id, Cart.cart_id == cart_id)
-        )
-    ).first()
-    if not owned_by(cart, caller.visitor):
-        raise NotOwned(cart_id)
-    recorded = await record_event(session, retailer=caller.retailer, cart_id=cart_id, event=event)
-    recorded.cart.visitor_hash = recorded.cart.visitor_hash or caller.visitor_hash
-    session.add(recorded.cart)
-    await session.flush()
-    assert recorded.cart.id is not None
-    cart_pk = recorded.cart.id
-    session.expunge_all()
-    return cart_pk, recorded.duplicate
 
 
 async def _tell(

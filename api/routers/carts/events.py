@@ -20,11 +20,12 @@ from api.deps import (
 )
 from api.metrics import EVENTS, observe_signals
 from winback.carts.events import CART_ID_PATTERN, CartEventIn, store_event
-from winback.carts.fast_events import is_simple, needs_workflow
+from winback.carts.fast_events import can_batch, needs_workflow
 from winback.carts.models import Cart
 from winback.carts.nudges import pending_nudges
-from winback.carts.relay import QUEUED, tell_or_queue
+from winback.carts.relay import QUEUED, queue_from_row, tell_or_queue
 from winback.carts.workflow_sync import cart_workflow_id
+from winback.customers.identity import normalize_national_phone
 from winback.customers.models import Customer
 from winback.messaging.models import Message, MessagePublic
 from winback.platform.logs import bind_now
@@ -97,19 +98,27 @@ async def post_cart_event(
     answer. Resending an event id is safe. On 503 the event is stored: resend it."""
     started = time.perf_counter()
     bind_now(retailer_id=retailer.id, cart_id=cart_id)  # on every log line of this request
-    if is_simple(event):  # a page view or cart edit: stored with others' (event_writer)
-        fast = await writer.record(retailer, cart_id, event)
-        EVENTS.labels("api", "duplicate" if fast.duplicate else "stored").inc()
-        if not needs_workflow(fast.cart):
+    if can_batch(event):  # all but orders, opt-outs, nudge replies: stored with others' events
+        normalize_national_phone(event.customer, retailer.country)  # a 422 of its own
+        written = await writer.record(retailer, cart_id, event)
+        EVENTS.labels("api", "duplicate" if written.duplicate else "stored").inc()
+        duplicate = written.duplicate
+        actions = queue_from_row(relay, retailer, written.cart, started)
+        if actions is None and not needs_workflow(written.cart):
+            actions = []
+        if actions is not None:
+            observe_signals(actions, started)
+            queued = actions == [QUEUED]
             return EventAccepted(
                 cart_id=cart_id,
-                duplicate=fast.duplicate,
-                workflow_id=fast.cart.workflow_id,
-                workflow_actions=[],
+                duplicate=duplicate,
+                workflow_id=cart_workflow_id(retailer.id, cart_id)
+                if queued
+                else written.cart.workflow_id,
+                workflow_actions=actions,
             )
-        cart = await session.get(Cart, fast.cart.id)
+        cart = await session.get(Cart, written.cart.id)
         assert cart is not None
-        duplicate = fast.duplicate
     else:
         recorded = await store_event(session, retailer=retailer, cart_id=cart_id, event=event)
         EVENTS.labels("api", "duplicate" if recorded.duplicate else "stored").inc()
