@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event as sa_event
 from sqlmodel import select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -242,3 +243,40 @@ async def test_a_full_relay_refuses_and_leaves_the_cart_to_the_sweep(stack: Stac
     assert (relay.depth, seen.left) == (1, ["full"])
     await relay.stop(drain_for=0)  # never started: nothing told, the one cart counted
     assert (relay.depth, seen.left) == (0, ["full", "stopped"])
+
+
+async def test_carts_handed_over_together_are_started_with_one_read_and_one_write(
+    stack: Stack, retailer: RetailerClient
+) -> None:
+    """Twelve first events waiting in the relay: one read of their rows, twelve starts sent
+    side by side, one write of their flags (``_tell_many``), and each cart told once."""
+    await stack.relay.stop()
+    carts = [f"t{n}" for n in range(12)]
+    for cart_id in carts:
+        await first_event(retailer, cart_id)
+    pks = [(await cart_row(stack, c)).id for c in carts]
+    seen = Recorded()
+    relay = own_relay(stack, seen, concurrency=1, batch=16)
+    statements: list[str] = []
+    engine = stack.sessions.kw["bind"].sync_engine
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    for pk in pks:
+        assert pk is not None and relay.submit(ref(retailer), pk, 0.0)
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        relay.start()
+        await relay.drain()
+        await relay.stop()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+    assert seen.tells == [["started"]] * 12 and seen.left == []
+    assert sum(s.startswith("SELECT CART.ID") for s in statements) == 1
+    assert sum(s.startswith("UPDATE CART") for s in statements) == 1
+    for cart_id in carts:
+        assert await workflow_status(retailer, cart_id) == WorkflowExecutionStatus.RUNNING
+        row = await cart_row(stack, cart_id)
+        assert (row.workflow_started, row.contact_signalled) == (True, True)

@@ -36,15 +36,16 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from winback.carts.events import has_contact, pending_changes
 from winback.carts.fast_events import CartRow
 from winback.carts.models import Cart
-from winback.carts.workflow_sync import tell_workflow
+from winback.carts.workflow_sync import PreparedStart, prepare_start, tell_workflow
 from winback.customers.models import Customer
-from winback.platform.db import SessionFactory
+from winback.platform.db import SessionFactory, sqlite_writer
 from winback.platform.logs import bind
 from winback.retailers.lookups import RetailerIdentity
 
@@ -75,7 +76,9 @@ class _Entry:
 
 
 class CartRelay:
-    """Tells cart workflows what their carts' flags say, in ``concurrency`` background tasks.
+    """Tells cart workflows what their carts' flags say, in ``concurrency`` background tasks,
+    each taking up to ``batch`` waiting carts at a time (one read, the starts side by side, one
+    write of the flags).
 
     ``submit`` is synchronous and never waits: the request that calls it has committed and is
     about to answer. ``start`` and ``stop`` belong to the app's lifespan (a relay not started
@@ -89,15 +92,17 @@ class CartRelay:
         *,
         task_queue: str,
         concurrency: int = 8,
+        batch: int = 16,
         max_queued: int = 10_000,
         observer: RelayObserver | None = None,
     ) -> None:
-        if concurrency < 1 or max_queued < 1:
+        if concurrency < 1 or max_queued < 1 or batch < 1:
             raise ValueError("the relay needs at least one task and room for one cart")
         self._sessions = sessions
         self._client = client
         self._task_queue = task_queue
         self._concurrency = concurrency
+        self._batch = batch
         self._max_queued = max_queued
         self._observer = observer
         self._queue: asyncio.Queue[int] = asyncio.Queue()
@@ -181,20 +186,89 @@ class CartRelay:
 
     async def _work(self) -> None:
         while True:
-            cart_pk = await self._queue.get()
-            entry = self._waiting.pop(cart_pk)
-            self._running[cart_pk] = entry
+            taken = [await self._queue.get()]
+            while len(taken) < self._batch and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            entries: dict[int, _Entry] = {}
+            for cart_pk in taken:
+                entries[cart_pk] = self._running[cart_pk] = self._waiting.pop(cart_pk)
             if self._full_logged and len(self._waiting) < self._max_queued // 2:
                 self._full_logged = False
             try:
-                await asyncio.create_task(self._tell(cart_pk, entry), context=entry.context)
+                await self._tell_many(entries)
             finally:
-                del self._running[cart_pk]
-                again = self._again.pop(cart_pk, None)
-                if again is not None:  # even while stopping: ``stop`` drains it or counts it
-                    self._waiting[cart_pk] = again
-                    self._queue.put_nowait(cart_pk)  # before task_done: drain waits for it
-                self._queue.task_done()
+                for cart_pk in taken:
+                    del self._running[cart_pk]
+                    again = self._again.pop(cart_pk, None)
+                    if again is not None:  # even while stopping: ``stop`` drains it or counts it
+                        self._waiting[cart_pk] = again
+                        self._queue.put_nowait(cart_pk)  # before task_done: drain waits for it
+                    self._queue.task_done()
+
+    async def _tell_many(self, entries: dict[int, _Entry]) -> None:
+        """The carts' starts with one read of their rows and one write of their flags, the
+        start calls sent side by side (each in its request's context: its trace, its log
+        fields). A cart that needs more than a start (a signal, a callback), or a batch that
+        fails as a whole, is told one cart at a time (``_tell``)."""
+        one_by_one = dict(entries)
+        started: list[tuple[PreparedStart, _Entry]] = []
+        try:
+            async with self._sessions() as session:
+                carts = (
+                    await session.exec(select(Cart).where(col(Cart.id).in_(list(entries))))
+                ).all()
+                customer_ids = [c.customer_id for c in carts if c.customer_id is not None]
+                if customer_ids:  # into the session's identity map, for the reads below
+                    await session.exec(select(Customer).where(col(Customer.id).in_(customer_ids)))
+                prepared: list[tuple[PreparedStart, _Entry]] = []
+                for cart in carts:
+                    assert cart.id is not None
+                    entry = entries[cart.id]
+                    customer = (
+                        await session.get(Customer, cart.customer_id) if cart.customer_id else None
+                    )
+                    changes = pending_changes(cart, contact=has_contact(customer))
+                    if not changes.start or changes.callback:
+                        continue  # told one by one below (or nothing is pending any more)
+                    start = await prepare_start(
+                        session,
+                        self._client,
+                        task_queue=self._task_queue,
+                        retailer=entry.retailer,
+                        cart=cart,
+                        customer=customer,
+                    )
+                    prepared.append((start, entry))
+                    del one_by_one[cart.id]
+                await session.commit()  # no read held across the calls (see tell_workflow)
+                sent = await asyncio.gather(
+                    *(
+                        asyncio.create_task(start.send(), context=entry.context)
+                        for start, entry in prepared
+                    ),
+                    return_exceptions=True,
+                )
+                for (start, entry), outcome in zip(prepared, sent, strict=True):
+                    if isinstance(outcome, BaseException):
+                        self._failed(start.cart.cart_id, start.cart.id, entry, outcome)
+                    else:
+                        start.mark_started()
+                        session.add(start.cart)
+                        started.append((start, entry))
+                async with sqlite_writer(session):
+                    await session.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the flags were not written: the tells are repeated safely
+            log.info("cart relay: a batch of %d carts is told one by one (%s)", len(entries), err)
+            one_by_one = dict(entries)
+            started = []
+        if self._observer is not None:
+            for start, entry in started:
+                actions = ["started"] + (["nudge_trigger"] if start.cart.nudge_signalled else [])
+                self._observer.told(actions, entry.since)
+        for cart_pk, entry in one_by_one.items():
+            await asyncio.create_task(self._tell(cart_pk, entry), context=entry.context)
 
     async def _tell(self, cart_pk: int, entry: _Entry) -> None:
         retailer = entry.retailer
@@ -216,18 +290,23 @@ class CartRelay:
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the relay must outlive any one cart; the sweep retries it
-            log.warning(
-                "cart relay could not tell the workflow of cart %s (the worker's sweep "
-                "re-drives it): %s: %s",
-                cart_id or cart_pk,
-                type(err).__name__,
-                err,
-                extra={"retailer_id": retailer.id, "cart_id": cart_id, "cart_pk": cart_pk},
-            )
-            self._left_to_sweep("failed")
+            self._failed(cart_id, cart_pk, entry, err)
             return
         if self._observer is not None:
             self._observer.told(actions, entry.since)
+
+    def _failed(
+        self, cart_id: str | None, cart_pk: int | None, entry: _Entry, err: BaseException
+    ) -> None:
+        log.warning(
+            "cart relay could not tell the workflow of cart %s (the worker's sweep "
+            "re-drives it): %s: %s",
+            cart_id or cart_pk,
+            type(err).__name__,
+            err,
+            extra={"retailer_id": entry.retailer.id, "cart_id": cart_id, "cart_pk": cart_pk},
+        )
+        self._left_to_sweep("failed")
 
     def _left_to_sweep(self, reason: str) -> None:
         if self._observer is not None:

@@ -8,7 +8,8 @@ last step now, and a shopper who asks to be called back later is still called (`
 """
 
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -27,7 +28,6 @@ from winback.carts.cadence import to_workflow_spec
 from winback.carts.cadence_store import DEFAULT_VERSION, cadence_version, current_cadence_cached
 from winback.carts.events import (
     STORE_ATTEMPTS,
-    PendingChanges,
     has_contact,
     pending_changes,
 )
@@ -113,17 +113,7 @@ async def apply_pending_changes(
         return []
     workflow_id = cart_workflow_id(retailer.id, cart.cart_id)
     if changes.start:
-        await _start(
-            session,
-            client,
-            task_queue,
-            retailer,
-            cart,
-            customer,
-            changes,
-            workflow_id,
-            end_reads_before_calls,
-        )
+        await _start(session, client, task_queue, retailer, cart, customer, end_reads_before_calls)
         return ["started"] + (["nudge_trigger"] if changes.nudge_reason else [])
 
     if end_reads_before_calls:
@@ -171,14 +161,43 @@ async def _start(
     retailer: RetailerIdentity,
     cart: Cart,
     customer: Customer | None,
-    changes: PendingChanges,
-    workflow_id: str,
     end_reads_before_calls: bool = False,
 ) -> None:
-    cadence = await current_cadence_cached(session, retailer_id=retailer.id)
+    start = await prepare_start(
+        session, client, task_queue=task_queue, retailer=retailer, cart=cart, customer=customer
+    )
     if end_reads_before_calls:
         await session.commit()
+    await start.send()
+    start.mark_started()
+    session.add(cart)
+
+
+@dataclass
+class PreparedStart:
+    """A cart workflow's start, ready to send: ``send`` it, then ``mark_started`` the row
+    (the caller commits the flags)."""
+
+    cart: Cart
+    send: Callable[[], Coroutine[Any, Any, None]]
+    mark_started: Callable[[], None]
+
+
+async def prepare_start(
+    session: AsyncSession,
+    client: Client,
+    *,
+    task_queue: str,
+    retailer: RetailerIdentity,
+    cart: Cart,
+    customer: Customer | None,
+) -> PreparedStart:
+    """Everything a cart's start needs from the database (its cadence, from the per-process
+    cache), read now, so that several starts can then be sent at once with no read between."""
+    cadence = await current_cadence_cached(session, retailer_id=retailer.id)
+    changes = pending_changes(cart, contact=has_contact(customer))
     contact = has_contact(customer)
+    workflow_id = cart_workflow_id(retailer.id, cart.cart_id)
     assert cart.last_activity_at is not None
     workflow_input = CartRecoveryInput(
         retailer_id=retailer.id,
@@ -194,34 +213,41 @@ async def _start(
             "start_signal": CartRecoveryWorkflow.nudge_trigger.__name__,
             "start_signal_args": [NudgeTrigger(changes.nudge_reason)],
         }
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        # Already started and finished: nothing more to do for this cart.
-        await client.start_workflow(
-            CartRecoveryWorkflow.run,
-            workflow_input,
-            id=workflow_id,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.RETAILER, retailer.id),
-                    SearchAttributePair(sa.STAGE, Stage.ACTIVE),
-                    SearchAttributePair(sa.CART_VALUE, cart.value),
-                ]
-            ),
-            static_summary=(
-                f"Cart {cart.cart_id} of {retailer.name}: {len(cart.items)} items, "
-                f"{cart.currency} {cart.value:.2f}, cadence v{cadence.version}"
-            ),
-            **signal,
-        )
-    cart.workflow_started = True
-    cart.workflow_id = workflow_id
-    cart.cadence_version = cadence.version
-    cart.contact_signalled = contact
-    cart.nudge_signalled = bool(changes.nudge_reason)
-    session.add(cart)
+    summary = (
+        f"Cart {cart.cart_id} of {retailer.name}: {len(cart.items)} items, "
+        f"{cart.currency} {cart.value:.2f}, cadence v{cadence.version}"
+    )
+    search_attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.RETAILER, retailer.id),
+            SearchAttributePair(sa.STAGE, Stage.ACTIVE),
+            SearchAttributePair(sa.CART_VALUE, cart.value),
+        ]
+    )
+
+    async def send() -> None:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            # Already started and finished: nothing more to do for this cart.
+            await client.start_workflow(
+                CartRecoveryWorkflow.run,
+                workflow_input,
+                id=workflow_id,
+                task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=search_attributes,
+                static_summary=summary,
+                **signal,
+            )
+
+    def mark_started() -> None:
+        cart.workflow_started = True
+        cart.workflow_id = workflow_id
+        cart.cadence_version = cadence.version
+        cart.contact_signalled = contact
+        cart.nudge_signalled = bool(changes.nudge_reason)
+
+    return PreparedStart(cart=cart, send=send, mark_started=mark_started)
 
 
 async def _callback(
@@ -290,4 +316,11 @@ async def _signal(call: Awaitable[None]) -> None:
             raise
 
 
-__all__ = ["WorkflowHandle", "apply_pending_changes", "cart_workflow_id", "tell_workflow"]
+__all__ = [
+    "PreparedStart",
+    "WorkflowHandle",
+    "apply_pending_changes",
+    "cart_workflow_id",
+    "prepare_start",
+    "tell_workflow",
+]

@@ -168,8 +168,8 @@ class Settings(BaseSettings):
         default=8,
         ge=1,
         le=256,
-        description="How many cart workflow starts each API process has in flight at once, off "
-        "the request path (``winback.carts.relay``).",
+        description="How many tasks of each API process start cart workflows off the request "
+        "path (``winback.carts.relay``); each sends up to 16 starts at once.",
     )
     cart_relay_max_queued: int = Field(
         default=10_000,
