@@ -140,7 +140,7 @@ def test_tracing_is_off_unless_asked() -> None:
 
 
 async def test_one_trace_from_the_api_request_into_the_workflow_and_its_activity(
-    time_skipping_env: WorkflowEnvironment,
+    fresh_time_skipping_env: WorkflowEnvironment,
     database_url: str,
     task_queue: str,
     sessions: SessionFactory,
@@ -148,7 +148,9 @@ async def test_one_trace_from_the_api_request_into_the_workflow_and_its_activity
 ) -> None:
     spans = InMemorySpanExporter()
     tracing = configure_tracing(None, "winback-test", processor=SimpleSpanProcessor(spans))
-    config = time_skipping_env.client.config()
+    # A server of its own: on the shared one, a later test's timers sometimes never fired
+    # after this one (its workflows terminated with their worker gone).
+    config = fresh_time_skipping_env.client.config()
     config["interceptors"] = [*config["interceptors"], *tracing.interceptors]
     started = StartedWorkflows()
     client = started.client(Client(**config))
