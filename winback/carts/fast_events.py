@@ -31,8 +31,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Table, bindparam, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel.ext.asyncio.session import AsyncSession as ModelSession
@@ -50,7 +50,7 @@ from winback.carts.holdout import group_for, holdout_bucket, holdout_salt, is_to
 from winback.carts.models import Cart, CartEvent
 from winback.customers.bulk_identity import CustomerBatch, CustomerState
 from winback.platform.clock import utcnow
-from winback.platform.db import is_write_conflict, sqlite_writer
+from winback.platform.db import UTCDateTime, is_write_conflict, sqlite_writer
 from winback.retailers.lookups import RetailerIdentity
 from workflows.vocabulary import CartStatus
 
@@ -154,40 +154,16 @@ CHANGEABLE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class _Statements:
-    """Built once per dialect and executed with parameters: building a statement with its
-    values inlined for every event (and its cache key) was a visible part of an event's CPU."""
-
-    insert_new_carts: Any
-    select_ids: Any
-    select_carts: Any
-
-
-@cache
-def _statements_for(dialect: str) -> _Statements:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = [CART.c[name] for name in READ_COLUMNS]
-    return _Statements(
-        # No ON CONFLICT: a concurrent first event of the same cart makes this fail with a
-        # unique violation, and ``commit_with_retries`` does the whole batch again (then the
-        # cart is found and updated like any other).
-        insert_new_carts=insert(CART),
-        select_ids=select(CART.c.id, CART.c.cart_id).where(
-            CART.c.retailer_id == bindparam("r"),
-            CART.c.cart_id.in_(bindparam("c", expanding=True)),
-        ),
-        select_carts=select(*columns)
-        .where(
-            CART.c.retailer_id == bindparam("r"),
-            CART.c.cart_id.in_(bindparam("c", expanding=True)),
-        )
-        .with_for_update(),
+# A batch's carts, read once (built once: building a statement and its cache key per batch was a
+# visible part of its CPU).
+SELECT_CARTS = (
+    select(*(CART.c[name] for name in READ_COLUMNS))
+    .where(
+        CART.c.retailer_id == bindparam("r"),
+        CART.c.cart_id.in_(bindparam("c", expanding=True)),
     )
-
-
-def _statements(conn: AsyncConnection) -> _Statements:
-    return _statements_for(conn.dialect.name)
+    .with_for_update()
+)
 
 
 @cache
@@ -273,38 +249,66 @@ async def commit_with_retries(
     raise AssertionError("unreachable")
 
 
-_EVENT_COLUMNS = ("retailer_id", "cart_id", "event_id", "type", "occurred_at", "received_at")
+_EVENT_COLUMNS = (
+    "retailer_id",
+    "cart_id",
+    "event_id",
+    "type",
+    "occurred_at",
+    "received_at",
+    "payload",
+)
 
 
 @cache
-def _insert_event_rows(dialect: str) -> Any:
-    """The batch's events in one statement with one parameter: the rows as a JSON array,
-    unpacked by the database (``json_to_recordset``, ``json_each``). As an executemany with
-    RETURNING, SQLAlchemy rendered a VALUES list of 7 parameters per row, each processed in
-    Python, and psycopg parsed that long query anew every time (it caches only short ones)."""
-    names = ", ".join((*_EVENT_COLUMNS, "payload"))
+def _insert_json_rows(
+    dialect: str, table_name: str, columns: tuple[str, ...], tail: str, returning: tuple[str, ...]
+) -> Any:
+    """``INSERT INTO table (columns) <rows> <tail> RETURNING <returning>``, the rows all in one
+    parameter: a JSON array the database unpacks (``json_to_recordset``, ``json_each``). As an
+    executemany, SQLAlchemy processed every value of every row in Python (and with RETURNING
+    rendered one long ``VALUES`` list, which psycopg parsed anew each time: it caches only short
+    queries); this is one statement with one parameter, whatever the number of rows."""
+    table = CART if table_name == CART.name else EVENT
+    names = ", ".join(columns)
     if dialect == "postgresql":
-        rows = (
-            "SELECT r.retailer_id, r.cart_id, r.event_id, r.type, r.occurred_at, "
-            "r.received_at, CAST(r.payload AS JSON) FROM json_to_recordset(CAST(:rows AS JSON)) "
-            "AS r(retailer_id TEXT, cart_id TEXT, event_id TEXT, type TEXT, "
-            "occurred_at TIMESTAMPTZ, received_at TIMESTAMPTZ, payload TEXT)"
+        pg = postgresql.dialect()
+        # JSON values arrive as JSON text (a payload) or as JSON (the cart's items): as TEXT,
+        # then cast, either way.
+        declared = ", ".join(
+            f"{c} {'TEXT' if _is_json(table, c) else table.c[c].type.compile(dialect=pg)}"
+            for c in columns
         )
-    else:  # SQLite; "WHERE true" tells its parser the ON CONFLICT is the upsert's
-        picked = ", ".join(f"json_extract(value, '$.{c}')" for c in (*_EVENT_COLUMNS, "payload"))
+        picked = ", ".join(
+            f"CAST(r.{c} AS JSON)" if _is_json(table, c) else f"r.{c}" for c in columns
+        )
+        rows = f"SELECT {picked} FROM json_to_recordset(CAST(:rows AS JSON)) AS r({declared})"
+    else:  # SQLite; "WHERE true" tells its parser that an ON CONFLICT is the upsert's
+        picked = ", ".join(f"json_extract(value, '$.{c}')" for c in columns)
         rows = f"SELECT {picked} FROM json_each(:rows) WHERE true"
-    return text(
-        f"INSERT INTO {EVENT.name} ({names}) {rows} "
-        "ON CONFLICT (retailer_id, event_id) DO NOTHING RETURNING event_id"
-    ).columns(event_id=String)
+    returned = ", ".join(returning)
+    return text(f"INSERT INTO {table.name} ({names}) {rows} {tail} RETURNING {returned}").columns(
+        *(table.c[c] for c in returning)
+    )
 
 
-def _event_rows_json(conn: AsyncConnection, rows: list[dict[str, Any]]) -> str:
-    """The rows as ``_insert_event_rows`` takes them: times as the dialect stores them (the
+def _is_json(table: Table, column: str) -> bool:
+    return isinstance(table.c[column].type, JSON)
+
+
+def _json_rows(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> str:
+    """The rows as ``_insert_json_rows`` takes them: times as the dialect stores them (the
     column type's own bind processing: naive UTC text on SQLite, ISO with offset on
-    PostgreSQL), the payload as its JSON text."""
-    store_time = EVENT.c.occurred_at.type.bind_processor(conn.dialect)
-    times: dict[Any, Any] = {}
+    PostgreSQL), JSON values as their JSON text (a payload already is), the rest as they are."""
+    if not rows:
+        return "[]"
+    columns = rows[0].keys()
+    timed = [c for c in columns if isinstance(table.c[c].type, UTCDateTime)]
+    as_text = [c for c in columns if _is_json(table, c) and c != "payload"]
+    # The dialect's own processing (``dialect_impl``): the generic type's would leave SQLite an
+    # ISO text with a "T", which sorts apart from the stored "YYYY-MM-DD HH:MM:SS" in SQL.
+    store_time = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    times: dict[Any, Any] = {None: None}
 
     def stored(value: Any) -> Any:
         if value not in times:
@@ -312,16 +316,14 @@ def _event_rows_json(conn: AsyncConnection, rows: list[dict[str, Any]]) -> str:
             times[value] = as_stored if isinstance(as_stored, str) else as_stored.isoformat()
         return times[value]
 
-    return json.dumps(
-        [
-            {
-                **row,
-                "occurred_at": stored(row["occurred_at"]),
-                "received_at": stored(row["received_at"]),
-            }
-            for row in rows
-        ]
-    )
+    def encoded(row: dict[str, Any]) -> dict[str, Any]:
+        for c in timed:
+            row[c] = stored(row[c])
+        for c in as_text:
+            row[c] = json.dumps(row[c])
+        return row
+
+    return json.dumps([encoded(dict(row)) for row in rows])
 
 
 @dataclass
@@ -365,7 +367,6 @@ async def record_batch(
     routes), else None. ``received_at``: per event, when it arrived (an event without
     ``occurred_at`` happened then); else now, for all."""
     conn = await session.connection()
-    statements = _statements(conn)
     now = utcnow()
     arrived = list(received_at) if received_at is not None else [now] * len(events)
     visitor_of = list(visitors) if visitors is not None else [None] * len(events)
@@ -382,12 +383,15 @@ async def record_batch(
         }
         for i, (cart_id, event) in enumerate(events)
     ]
+    insert_events = _insert_json_rows(
+        conn.dialect.name,
+        EVENT.name,
+        _EVENT_COLUMNS,
+        "ON CONFLICT (retailer_id, event_id) DO NOTHING",
+        ("event_id",),
+    )
     inserted = set(
-        (
-            await conn.execute(
-                _insert_event_rows(conn.dialect.name), {"rows": _event_rows_json(conn, rows)}
-            )
-        ).scalars()
+        (await conn.execute(insert_events, {"rows": _json_rows(conn, EVENT, rows)})).scalars()
     )
     outcomes: list[BatchOutcome | None] = [None] * len(events)
     new: list[int] = []  # positions of the events stored by this batch, in body order
@@ -480,17 +484,25 @@ async def record_batch(
     )
     if created:
         assert template is not None
-        inserted_columns = [
+        inserted_columns = tuple(
             c for c, v in template.items() if v is not None or c in CHANGEABLE_COLUMNS
-        ]
-        # Then their keys in a read of two columns: an executemany with RETURNING is built as
-        # one long VALUES list in Python (most of a new cart's CPU on PostgreSQL), without it
-        # the driver's own executemany sends the rows.
-        await conn.execute(
-            statements.insert_new_carts,
-            [{c: cart[c] for c in inserted_columns} for cart in created.values()],
         )
-        made = await conn.execute(statements.select_ids, {"r": retailer.id, "c": list(created)})
+        # No ON CONFLICT: a concurrent first event of the same cart makes this fail with a
+        # unique violation, and ``commit_with_retries`` does the whole batch again (then the
+        # cart is found and updated like any other).
+        insert_carts = _insert_json_rows(
+            conn.dialect.name, CART.name, inserted_columns, "", ("id", "cart_id")
+        )
+        made = await conn.execute(
+            insert_carts,
+            {
+                "rows": _json_rows(
+                    conn,
+                    CART,
+                    [{c: cart[c] for c in inserted_columns} for cart in created.values()],
+                )
+            },
+        )
         for pk, cart_id in made:
             created[cart_id]["id"] = pk
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
@@ -587,6 +599,6 @@ async def _decide_groups(
 async def _cart_rows(
     conn: AsyncConnection, retailer_id: str, cart_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    rows = await conn.execute(_statements(conn).select_carts, {"r": retailer_id, "c": cart_ids})
+    rows = await conn.execute(SELECT_CARTS, {"r": retailer_id, "c": cart_ids})
     carts = (dict(zip(READ_COLUMNS, row, strict=True)) for row in rows)
     return {cart["cart_id"]: cart for cart in carts}

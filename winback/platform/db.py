@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import JSON, DateTime, event
+from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -49,17 +49,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
-
-
-class SerialisedJSON(TypeDecorator[str]):
-    """A JSON column's value bound as the JSON text it already is (``model_dump_json``): no
-    ``json.dumps`` per row. PostgreSQL still casts it (``::JSON``), SQLite stores the text."""
-
-    impl = JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> None:
-        return None
 
 
 def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
