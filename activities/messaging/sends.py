@@ -39,6 +39,7 @@ from winback.carts.abandonment import judge_abandonment
 from winback.carts.context import CartContext, load_cart_context
 from winback.carts.discount_models import DiscountCode
 from winback.carts.holdout import is_held_out
+from winback.carts.models import Cart
 from winback.carts.transitions import is_final
 from winback.customers.models import Customer
 from winback.messaging.channels import (
@@ -65,10 +66,11 @@ from winback.messaging.unsubscribe import unsubscribe_url
 from winback.messaging.unsubscribe_footer import with_unsubscribe_link
 from winback.platform.clock import utcnow
 from winback.platform.crypto import address_digest
-from winback.platform.db import SessionFactory, session_scope
+from winback.platform.db import SessionFactory, session_scope, sqlite_writer
 from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
+from winback.tasks.mirror import close_row
 from workflows.carts.types import (
     SEND_ATTEMPTS,
     OfferNudgeInput,
@@ -352,44 +354,25 @@ class MessagingActivities:
 
     @activity.defn
     async def record_call(self, input: RecordCallInput) -> SendStepResult:
-        """Records an agent's call as a touch; a wrong number is suppressed for texts and calls."""
+        """Records an agent's call as a touch; a wrong number is suppressed for texts and calls.
+        With ``input.close`` (``CartRecoveryV4`` runs it as a local activity in place of
+        ``close_task``) it writes the call task's final state to its inbox row in the same
+        transaction."""
         key = f"{input.task_id}/call"
         async with session_scope(self._sessions) as session:
-            existing = await message_by_key(session, key)
-            if existing is not None:
-                return SendStepResult(StepOutcome.SENT, "already recorded", message_id=existing.id)
-            ctx = await _require_cart(session, input.retailer_id, input.cart_id)
-            phone = ctx.customer.phone if ctx.customer else None
-            message = Message(
-                retailer_id=ctx.retailer.id,
-                customer_id=ctx.customer.id if ctx.customer else None,
-                workflow_id=input.workflow_id,
-                dedupe_key=key,
-                channel="agent_call",
-                cart_id=ctx.cart.cart_id,
-                step_index=input.step_index,
-                to_address=phone,
-                body=input.notes,
-                reply=input.outcome,
-                status=MessageStatus.SENT if input.outcome in REACHED else "not_reached",
-                provider=f"agent:{input.agent_id}",
-                created_at=input.at,
-                sent_at=input.at,
-            )
-            session.add(message)
-            if input.outcome == "wrong_number" and phone:
-                for channel in ("sms", "voice"):
-                    if not await _is_suppressed(session, ctx.retailer.id, channel, phone):
-                        session.add(
-                            Suppression(
-                                retailer_id=ctx.retailer.id,
-                                channel=channel,
-                                address=phone,
-                                reason="wrong_number",
-                            )
-                        )
-            await session.flush()
-            return SendStepResult(StepOutcome.SENT, input.outcome, message_id=message.id)
+            callee = await _callee(session, input, key)
+            if callee.recorded_as is not None and input.close is None:
+                return SendStepResult(
+                    StepOutcome.SENT, "already recorded", message_id=callee.recorded_as
+                )
+            await session.commit()  # the write transaction below starts with its write
+            async with sqlite_writer(session):
+                if input.close is not None:
+                    await close_row(session, input.close)
+                message_id = callee.recorded_as or await _add_call(session, input, key, callee)
+                await session.commit()
+        reason = input.outcome if callee.recorded_as is None else "already recorded"
+        return SendStepResult(StepOutcome.SENT, reason, message_id=message_id)
 
     @activity.defn
     async def offer_nudge(self, input: OfferNudgeInput) -> OfferNudgeResult:
@@ -688,6 +671,70 @@ async def _hold_out(
         assert winner is not None
         return _result_of_earlier_attempt(winner)
     return SendStepResult(StepOutcome.SKIPPED, HELD_OUT_REASON, message_id=message.id)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Callee:
+    """Whom an agent called, and the call's message if an earlier attempt recorded it."""
+
+    customer_id: int | None
+    phone: str | None
+    recorded_as: int | None
+
+
+async def _callee(session: AsyncSession, input: RecordCallInput, key: str) -> _Callee:
+    """The cart's customer, their phone and the call's message id if any, in one query."""
+    recorded = select(Message.id).where(Message.dedupe_key == key).scalar_subquery()
+    query = (
+        select(Cart.customer_id, Customer.phone, recorded)
+        .outerjoin(Customer, col(Customer.id) == Cart.customer_id)
+        .where(Cart.retailer_id == input.retailer_id, Cart.cart_id == input.cart_id)
+    )
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise ApplicationError(
+            f"cart {input.cart_id} of {input.retailer_id} does not exist",
+            type=ErrorType.UNKNOWN_CART,
+            non_retryable=True,
+        )
+    return _Callee(customer_id=row[0], phone=row[1], recorded_as=row[2])
+
+
+async def _add_call(
+    session: AsyncSession, input: RecordCallInput, key: str, callee: _Callee
+) -> int:
+    """The call as the step's message (its id); a wrong number goes on the suppression list."""
+    message = Message(
+        retailer_id=input.retailer_id,
+        customer_id=callee.customer_id,
+        workflow_id=input.workflow_id,
+        dedupe_key=key,
+        channel="agent_call",
+        cart_id=input.cart_id,
+        step_index=input.step_index,
+        to_address=callee.phone,
+        body=input.notes,
+        reply=input.outcome,
+        status=MessageStatus.SENT if input.outcome in REACHED else "not_reached",
+        provider=f"agent:{input.agent_id}",
+        created_at=input.at,
+        sent_at=input.at,
+    )
+    session.add(message)
+    if input.outcome == "wrong_number" and callee.phone:
+        for channel in ("sms", "voice"):
+            if not await _is_suppressed(session, input.retailer_id, channel, callee.phone):
+                session.add(
+                    Suppression(
+                        retailer_id=input.retailer_id,
+                        channel=channel,
+                        address=callee.phone,
+                        reason="wrong_number",
+                    )
+                )
+    await session.flush()
+    assert message.id is not None
+    return message.id
 
 
 async def _require_cart(
