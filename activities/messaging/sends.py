@@ -25,10 +25,12 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from jinja2 import TemplateError
-from sqlalchemy import func
+from sqlalchemy import exists, func, insert, literal
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -357,22 +359,27 @@ class MessagingActivities:
         """Records an agent's call as a touch; a wrong number is suppressed for texts and calls.
         With ``input.close`` (``CartRecoveryV4`` runs it as a local activity in place of
         ``close_task``) it writes the call task's final state to its inbox row in the same
-        transaction."""
+        transaction. The transaction starts with its write and holds the writer lock for two
+        statements and the commit: it runs inside the workflow task that answers the agent."""
         key = f"{input.task_id}/call"
         async with session_scope(self._sessions) as session:
-            callee = await _callee(session, input, key)
-            if callee.recorded_as is not None and input.close is None:
-                return SendStepResult(
-                    StepOutcome.SENT, "already recorded", message_id=callee.recorded_as
-                )
-            await session.commit()  # the write transaction below starts with its write
             async with sqlite_writer(session):
                 if input.close is not None:
                     await close_row(session, input.close)
-                message_id = callee.recorded_as or await _add_call(session, input, key, callee)
+                call = await _insert_call(session, input, key)
+                if call is not None and input.outcome == "wrong_number" and call.phone:
+                    await _suppress_number(session, input.retailer_id, call.phone)
                 await session.commit()
-        reason = input.outcome if callee.recorded_as is None else "already recorded"
-        return SendStepResult(StepOutcome.SENT, reason, message_id=message_id)
+            if call is None:  # recorded by an earlier attempt, or no such cart
+                earlier = await message_by_key(session, key)
+                if earlier is None:
+                    raise ApplicationError(
+                        f"cart {input.cart_id} of {input.retailer_id} does not exist",
+                        type=ErrorType.UNKNOWN_CART,
+                        non_retryable=True,
+                    )
+                return SendStepResult(StepOutcome.SENT, "already recorded", message_id=earlier.id)
+        return SendStepResult(StepOutcome.SENT, input.outcome, message_id=call.id)
 
     @activity.defn
     async def offer_nudge(self, input: OfferNudgeInput) -> OfferNudgeResult:
@@ -674,67 +681,66 @@ async def _hold_out(
 
 
 @dataclasses.dataclass(frozen=True)
-class _Callee:
-    """Whom an agent called, and the call's message if an earlier attempt recorded it."""
-
-    customer_id: int | None
+class _Call:
+    id: int
     phone: str | None
-    recorded_as: int | None
 
 
-async def _callee(session: AsyncSession, input: RecordCallInput, key: str) -> _Callee:
-    """The cart's customer, their phone and the call's message id if any, in one query."""
-    recorded = select(Message.id).where(Message.dedupe_key == key).scalar_subquery()
-    query = (
-        select(Cart.customer_id, Customer.phone, recorded)
-        .outerjoin(Customer, col(Customer.id) == Cart.customer_id)
-        .where(Cart.retailer_id == input.retailer_id, Cart.cart_id == input.cart_id)
-    )
-    row = (await session.exec(query)).first()
-    if row is None:
-        raise ApplicationError(
-            f"cart {input.cart_id} of {input.retailer_id} does not exist",
-            type=ErrorType.UNKNOWN_CART,
-            non_retryable=True,
+async def _insert_call(session: AsyncSession, input: RecordCallInput, key: str) -> _Call | None:
+    """The call as the step's message, its customer and number taken from the cart in the
+    same statement. None, writing nothing, if an earlier attempt recorded it or there is no
+    such cart."""
+    values: dict[str, Any] = {
+        "retailer_id": input.retailer_id,
+        "workflow_id": input.workflow_id,
+        "dedupe_key": key,
+        "channel": "agent_call",
+        "cart_id": input.cart_id,
+        "step_index": input.step_index,
+        "body": input.notes,
+        "reply": input.outcome,
+        "status": MessageStatus.SENT if input.outcome in REACHED else "not_reached",
+        "provider": f"agent:{input.agent_id}",
+        "created_at": input.at,
+        "sent_at": input.at,
+    }
+    columns = Message.__table__.c  # type: ignore[attr-defined]
+    source = (
+        sa_select(
+            *(literal(value, columns[name].type) for name, value in values.items()),
+            col(Cart.customer_id),
+            col(Customer.phone),
         )
-    return _Callee(customer_id=row[0], phone=row[1], recorded_as=row[2])
-
-
-async def _add_call(
-    session: AsyncSession, input: RecordCallInput, key: str, callee: _Callee
-) -> int:
-    """The call as the step's message (its id); a wrong number goes on the suppression list."""
-    message = Message(
-        retailer_id=input.retailer_id,
-        customer_id=callee.customer_id,
-        workflow_id=input.workflow_id,
-        dedupe_key=key,
-        channel="agent_call",
-        cart_id=input.cart_id,
-        step_index=input.step_index,
-        to_address=callee.phone,
-        body=input.notes,
-        reply=input.outcome,
-        status=MessageStatus.SENT if input.outcome in REACHED else "not_reached",
-        provider=f"agent:{input.agent_id}",
-        created_at=input.at,
-        sent_at=input.at,
+        .outerjoin(Customer, col(Customer.id) == col(Cart.customer_id))
+        .where(
+            col(Cart.retailer_id) == input.retailer_id,
+            col(Cart.cart_id) == input.cart_id,
+            ~exists().where(col(Message.dedupe_key) == key),
+        )
     )
-    session.add(message)
-    if input.outcome == "wrong_number" and callee.phone:
-        for channel in ("sms", "voice"):
-            if not await _is_suppressed(session, input.retailer_id, channel, callee.phone):
-                session.add(
-                    Suppression(
-                        retailer_id=input.retailer_id,
-                        channel=channel,
-                        address=callee.phone,
-                        reason="wrong_number",
-                    )
+    statement = (
+        insert(Message)
+        .from_select([*values, "customer_id", "to_address"], source)
+        .returning(col(Message.id), col(Message.to_address))
+    )
+    row = (await (await session.connection()).execute(statement)).first()
+    if row is None:
+        return None
+    message_id, phone = row
+    assert message_id is not None  # the key the insert just gave it
+    return _Call(id=message_id, phone=phone)
+
+
+async def _suppress_number(session: AsyncSession, retailer_id: str, phone: str) -> None:
+    """A wrong number: no more texts or calls to it (one entry covers both, see
+    ``_is_suppressed``)."""
+    for channel in ("sms", "voice"):
+        if not await _is_suppressed(session, retailer_id, channel, phone):
+            session.add(
+                Suppression(
+                    retailer_id=retailer_id, channel=channel, address=phone, reason="wrong_number"
                 )
-    await session.flush()
-    assert message.id is not None
-    return message.id
+            )
 
 
 async def _require_cart(
