@@ -238,7 +238,9 @@ async def _apply(
                 raise TaskNoLongerOpen(task_id) from err
             raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
     if view.written_by_workflow:
-        # The workflow wrote this state into the row before it answered: answer with it.
+        # The workflow writes this state into the row in the workflow task that answers (a
+        # local activity): answer with it, no second write. (Only a write that outlasts the
+        # workflow task's heartbeat, ~8 s, lets the answer arrive first; the row follows.)
         for name, value in _row_values(view, notes).items():
             set_committed_value(task, name, value)
         return task
