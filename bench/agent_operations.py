@@ -144,10 +144,15 @@ async def make_retailer(http: httpx.AsyncClient) -> Api:
 
 
 async def open_tasks(
-    api: Api, supervisor: dict[str, str], count: int, prefix: str = "cb"
+    api: Api,
+    supervisor: dict[str, str],
+    count: int,
+    prefix: str = "cb",
+    opening: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """``count`` carts whose shopper asks for a callback; their open tasks (as the API lists
-    them)."""
+    them). ``opening`` receives the CPU per task from the callback requests until every task
+    is listed (the callback signal and the task's opening)."""
     carts = [f"{prefix}-{n}" for n in range(count)]
 
     async def start(n: int, cart: str) -> None:
@@ -162,6 +167,7 @@ async def open_tasks(
 
     await _gather(10, [lambda n=n, c=c: start(n, c) for n, c in enumerate(carts)])
     await asyncio.sleep(2)  # the nudges are offered
+    meter = CpuMeter({"worker": PIDS["worker"], "temporal": PIDS["temporal"]})
     await _gather(10, [lambda c=c: api.event(c, "nudge_reply", reply="callback") for c in carts])
     deadline = time.perf_counter() + 300
     while True:
@@ -171,6 +177,8 @@ async def open_tasks(
         response.raise_for_status()
         tasks = [t for t in response.json() if t["cart_id"] in carts]
         if len(tasks) >= count:
+            if opening is not None:
+                opening.update(meter.per_task_ms(count))
             return tasks
         if time.perf_counter() > deadline:
             raise RuntimeError(f"only {len(tasks)} of {count} tasks opened")
@@ -315,7 +323,8 @@ async def run_against(args: argparse.Namespace, base: str, address: str) -> dict
         api = await make_retailer(http)
         agents = await make_agents(api, args.agents)
         print(f"opening {args.tasks} callback tasks", file=sys.stderr)
-        tasks = await open_tasks(api, agents[0], args.tasks)
+        opening: dict[str, float] = {}
+        tasks = await open_tasks(api, agents[0], args.tasks, opening=opening)
         direct_tasks = await open_tasks(api, agents[0], args.tasks, prefix="direct")
         await asyncio.sleep(1)
         print("ours", file=sys.stderr)
@@ -346,6 +355,7 @@ async def run_against(args: argparse.Namespace, base: str, address: str) -> dict
         "direct": direct,
         "bare": bare,
         "rows_done": len(done.json()),
+        "opening": opening,
     }
 
 
@@ -415,6 +425,12 @@ def report(result: dict[str, Any]) -> str:
         cells = [f"{side.get(key, float('nan')):>{w}.1f}" for side, w in ((ours, 12), (direct, 14))]
         bare_cell = f"{bare[key]:>14.1f}" if key in bare else f"{'-':>14}"
         lines.append(f"  {key:<24}{''.join(cells)}{bare_cell}")
+    opening = result["opening"]
+    lines.append(
+        f"  opening a task (callback signal to listed): worker "
+        f"{opening['worker_cpu_ms_per_task']:.1f}, dev server "
+        f"{opening['temporal_cpu_ms_per_task']:.1f} ms CPU per task"
+    )
     lines.append(
         "ours (API): through the API over HTTP; ours Updates: the same Updates to our workflows "
         "sent with the client (no API); bare: a minimal workflow with the same two Updates."
