@@ -88,25 +88,27 @@ class TaskInboxActivities:
                 await session.exec(select(Queue).where(Queue.retailer_id == input.retailer_id))
             ).all()
             queue = choose_queue(list(queues), sorted(needed), requested=spec.queue)
-            session.add(
-                HumanTask(
-                    id=input.task_id,
-                    retailer_id=input.retailer_id,
-                    workflow_id=input.workflow_id,
-                    customer_id=customer_id,
-                    kind=spec.kind,
-                    title=spec.title,
-                    queue=queue,
-                    skills=sorted(needed),
-                    priority=spec.priority,
-                    allowed_outcomes=list(spec.allowed_outcomes),
-                    cart_id=spec.cart_id,
-                    case_id=spec.case_id,
-                    details=details,
-                    due_at=input.due_at,
-                    created_at=input.at,
-                )
+            row = HumanTask(
+                id=input.task_id,
+                retailer_id=input.retailer_id,
+                workflow_id=input.workflow_id,
+                customer_id=customer_id,
+                kind=spec.kind,
+                title=spec.title,
+                queue=queue,
+                skills=sorted(needed),
+                priority=spec.priority,
+                allowed_outcomes=list(spec.allowed_outcomes),
+                cart_id=spec.cart_id,
+                case_id=spec.case_id,
+                details=details,
+                due_at=input.due_at,
+                created_at=input.at,
             )
+            await session.commit()  # the reads end: the write transaction starts with its write
+            async with sqlite_writer(session):
+                session.add(row)
+                await session.commit()
             return OpenTaskResult(queue=queue, skills=sorted(needed))
 
     @activity.defn

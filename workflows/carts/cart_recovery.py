@@ -53,7 +53,7 @@ from workflows.carts.types import (
     StepSpec,
 )
 from workflows.errors import ErrorType
-from workflows.retries import DATABASE_RETRY
+from workflows.retries import DATABASE_RETRY, LOCAL_DATABASE_TIMEOUT
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskChange, TaskCompletion, TaskSpec
 from workflows.vocabulary import CallOutcome, Channel, Stage, StepOutcome, TaskKind
@@ -79,8 +79,6 @@ NUDGE_RETRY = RetryPolicy(
 # threshold counts as already idle, so a burst of edits right after the start costs no extra
 # timer (the shopper is declared gone at 27 rather than 30 minutes, by default).
 ABANDON_GRACE_FRACTION = 0.1
-# A local activity holds its workflow task open while it runs: database writes only, briefly.
-LOCAL_DATABASE_TIMEOUT = timedelta(seconds=10)
 CALL_RETRY_AFTER = timedelta(days=1)  # an unanswered call is tried once more, a day later
 DEFAULT_CALL_SLA = timedelta(hours=4)
 DEFAULT_CALLBACK_SLA = timedelta(minutes=15)
@@ -116,23 +114,25 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
     carts table keeps the stage for the dashboard and the reports; the ``state`` query and the
     current details show it in the Temporal UI.
 
-    An agent's completed call (a callback or an ``agent_call`` step) is closed by one local
-    activity, ``record_call`` with the task's final state: the task's inbox row and the call's
-    record are written in one transaction, within the workflow task that accepts the
-    completion Update. ``CartRecoveryV3`` ran a ``close_task`` activity, then a
-    ``record_call`` activity, each with a workflow task of its own: per completed call, two
-    actions instead of one (all local activities of a workflow task are one action) and three
-    workflow tasks instead of one, which on a 2-core box was half the Temporal server's CPU and
-    a third of the worker's per agent task (bench/README.md, "Agent operations"). The Update's
-    answer now waits for that write (tens of ms); a task cancelled because the cart ended is
-    still closed by ``close_task``.
+    An agent's task (a callback or an ``agent_call`` step) is kept by local activities: the
+    inbox row is written by ``open_task`` within the workflow task that opens the task, and a
+    completed call is closed by ``record_call`` with the task's final state, the row and the
+    call's record in one transaction, within the workflow task that accepts the completion
+    Update. ``CartRecoveryV3`` ran ``open_task``, then ``close_task`` and ``record_call``, as
+    activities, each with a workflow task of its own: per completed call, two actions instead
+    of one (all local activities of a workflow task are one action) and three workflow tasks
+    instead of one, which on a 2-core box was half the Temporal server's CPU and a third of the
+    worker's per agent task (bench/README.md, "Agent operations"). The completion's answer now
+    waits for that write (tens of ms); a task cancelled because the cart ended is still closed
+    by ``close_task``.
     """
 
     _upserts_stage = False
     # Issue 11, second round: no abandonment re-read, no parking timer after the last step.
     _folds_abandonment = True
-    # Issue 11, agent operations: a completed call closed and recorded by one local activity.
-    _closes_calls_locally = True
+    # Issue 11, agent operations: tasks opened, and completed calls closed and recorded, by
+    # local activities.
+    _books_tasks_locally = True
 
     @workflow.init
     def __init__(self, input: CartRecoveryInput) -> None:
@@ -464,7 +464,8 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
             spec,
             stop=lambda: self._stopped() or self._finished,
             until=self._expires_at,
-            close_completed=close_and_record if self._closes_calls_locally else None,
+            open_locally=self._books_tasks_locally,
+            close_completed=close_and_record if self._books_tasks_locally else None,
         )
         if completion is None:
             self._record(step, StepOutcome.STOPPED, f"{kind} task cancelled")
@@ -633,9 +634,9 @@ class CartRecoveryWorkflow(HumanTaskWorkflow):
 @workflow.defn(name="CartRecoveryV3")
 class CartRecoveryWorkflowV3(CartRecoveryWorkflow):
     """Carts started between issue 11's second round and its agent-operations round, under the
-    type they were started with (``CartRecoveryV3``): the same journey, with an agent's
-    completed call closed by the ``close_task`` activity and then recorded by a ``record_call``
-    activity, as their histories say.
+    type they were started with (``CartRecoveryV3``): the same journey, with an agent's task
+    opened by the ``open_task`` activity and a completed call closed by the ``close_task``
+    activity and then recorded by a ``record_call`` activity, as their histories say.
 
     A new type again rather than ``workflow.patched``: the patch would add a marker and a
     ``TemporalChangeVersion`` upsert to the very workflow task this change makes cheaper, on
@@ -643,7 +644,7 @@ class CartRecoveryWorkflowV3(CartRecoveryWorkflow):
     workflow is open (``expire_after``, 7 days by default).
     """
 
-    _closes_calls_locally = False
+    _books_tasks_locally = False
 
     @workflow.init
     def __init__(self, input: CartRecoveryInput) -> None:

@@ -19,7 +19,12 @@ from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
 from workflows.errors import ErrorType
-from workflows.retries import DATABASE_RETRY, NOTIFY_HEARTBEAT_TIMEOUT, NOTIFY_RETRY
+from workflows.retries import (
+    DATABASE_RETRY,
+    LOCAL_DATABASE_TIMEOUT,
+    NOTIFY_HEARTBEAT_TIMEOUT,
+    NOTIFY_RETRY,
+)
 from workflows.tasks import activities as task_activities
 from workflows.tasks.types import (
     EscalateTaskInput,
@@ -138,33 +143,46 @@ class HumanTaskWorkflow:
         stop: Callable[[], bool],
         until: datetime | None = None,
         *,
+        open_locally: bool = False,
         close_completed: CloseCompleted | None = None,
     ) -> TaskCompletion | None:
         """Opens a task and waits for its completion; None if ``stop()`` or ``until`` (when the
         task stops making sense, e.g. the cart expires) came first.
 
-        The task's final state goes to its inbox row with the ``close_task`` activity, or, for a
-        completed task and a ``close_completed`` given, with that: a workflow whose completion
-        records something of its own (a cart's call) writes both in one step."""
+        The inbox row is written by the ``open_task`` activity (``open_locally``: as a local
+        activity, in the workflow task that decided to open it). The task's final state goes
+        to its row with the ``close_task`` activity, or, for a completed task and a
+        ``close_completed`` given, with that: a workflow whose completion records something of
+        its own (a cart's call) writes both in one step."""
         self._task_count += 1
         workflow_id = workflow.info().workflow_id
         task_id = f"{workflow_id}/task-{self._task_count}"
         sla = timedelta(seconds=spec.sla_seconds)
         due_at = workflow.now() + sla
-        opened = await workflow.execute_activity(
-            task_activities.open_task,
-            OpenTaskInput(
-                task_id=task_id,
-                workflow_id=workflow_id,
-                retailer_id=self.retailer_id,
-                spec=spec,
-                due_at=due_at,
-                at=workflow.now(),
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DATABASE_RETRY,
-            summary=f"open task: {spec.title}",
+        opening = OpenTaskInput(
+            task_id=task_id,
+            workflow_id=workflow_id,
+            retailer_id=self.retailer_id,
+            spec=spec,
+            due_at=due_at,
+            at=workflow.now(),
         )
+        if open_locally:
+            opened = await workflow.execute_local_activity(
+                task_activities.open_task,
+                opening,
+                start_to_close_timeout=LOCAL_DATABASE_TIMEOUT,
+                retry_policy=DATABASE_RETRY,
+                summary=f"open task: {spec.title}",
+            )
+        else:
+            opened = await workflow.execute_activity(
+                task_activities.open_task,
+                opening,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DATABASE_RETRY,
+                summary=f"open task: {spec.title}",
+            )
         task = _Task(
             view=TaskView(
                 task_id=task_id,
