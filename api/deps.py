@@ -187,6 +187,14 @@ async def get_agent(
     return await agent_of_token(session, token)
 
 
+async def get_agent_token(token: Annotated[str | None, Security(_agent_token)]) -> str:
+    """The agent's token itself, for routes that look the agent up together with what they
+    read anyway (an agent's task: one query for both, ``winback.tasks.commands``)."""
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-Agent-Token header")
+    return token
+
+
 async def get_caller_retailer(
     session: SessionDep,
     token: Annotated[str | None, Security(_agent_token)],
@@ -248,5 +256,6 @@ RetailerDep = Annotated[Retailer, Depends(get_retailer)]
 ReportReaderDep = Annotated[ReportReader, Depends(get_report_reader)]
 EventRetailerDep = Annotated[RetailerRef, Depends(get_event_retailer)]
 AgentDep = Annotated[Agent, Depends(get_agent)]
+AgentTokenDep = Annotated[str, Depends(get_agent_token)]
 CallerRetailerDep = Annotated[Retailer, Depends(get_caller_retailer)]
 AdminDep = Annotated[None, Depends(require_admin)]

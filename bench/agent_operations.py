@@ -1,7 +1,7 @@
 """Agent operations: claim + complete through the API against bare Temporal Updates.
 
     python -m bench.agent_operations [--tasks 200] [--agents 8] [--db sqlite|postgres]
-                                     [--json PATH]
+                                     [--json PATH] [--profile DIR]
 
 Every part in its own process, as in production: one Temporal dev server, ``winback worker``,
 the API under ``uvicorn`` (one process), and this process as the agents' browsers. N carts
@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +74,36 @@ async def _gather(limit: int, jobs: list[Callable[[], Awaitable[Any]]]) -> None:
     await asyncio.gather(*(one(j) for j in jobs))
 
 
+@contextlib.contextmanager
+def profiled(directory: Path | None, name: str, pid: int) -> Iterator[None]:
+    """``py-spy record`` of one process for the length of the block (``--profile``)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [
+            str(BIN / "py-spy"),
+            *("record", "--gil", "--nonblocking", "--rate", "200", "-p", str(pid)),
+            *("-f", "speedscope", "-o", str(directory / f"{name}.speedscope.json")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # attached before the load starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        spy.wait(timeout=60)
+
+
 class CpuMeter:
-    """CPU seconds of our processes (API, worker, dev server) over one phase, per task."""
+    """CPU seconds of our processes (API, worker, dev server) over one phase, per task, and of
+    this one (the agents: HTTP or the Temporal client), which shares the same two cores."""
 
     def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
+        self.pids = pids | {"agents": os.getpid()}
         self.start = self._read()
 
     def _read(self) -> dict[str, float]:
@@ -118,10 +144,15 @@ async def make_retailer(http: httpx.AsyncClient) -> Api:
 
 
 async def open_tasks(
-    api: Api, supervisor: dict[str, str], count: int, prefix: str = "cb"
+    api: Api,
+    supervisor: dict[str, str],
+    count: int,
+    prefix: str = "cb",
+    opening: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """``count`` carts whose shopper asks for a callback; their open tasks (as the API lists
-    them)."""
+    them). ``opening`` receives the CPU per task from the callback requests until every task
+    is listed (the callback signal and the task's opening)."""
     carts = [f"{prefix}-{n}" for n in range(count)]
 
     async def start(n: int, cart: str) -> None:
@@ -136,6 +167,7 @@ async def open_tasks(
 
     await _gather(10, [lambda n=n, c=c: start(n, c) for n, c in enumerate(carts)])
     await asyncio.sleep(2)  # the nudges are offered
+    meter = CpuMeter({"worker": PIDS["worker"], "temporal": PIDS["temporal"]})
     await _gather(10, [lambda c=c: api.event(c, "nudge_reply", reply="callback") for c in carts])
     deadline = time.perf_counter() + 300
     while True:
@@ -145,6 +177,8 @@ async def open_tasks(
         response.raise_for_status()
         tasks = [t for t in response.json() if t["cart_id"] in carts]
         if len(tasks) >= count:
+            if opening is not None:
+                opening.update(meter.per_task_ms(count))
             return tasks
         if time.perf_counter() > deadline:
             raise RuntimeError(f"only {len(tasks)} of {count} tasks opened")
@@ -245,7 +279,9 @@ async def run_direct(address: str, tasks: list[dict[str, Any]], agents: int) -> 
     return _summary("ours, Updates only", len(tasks), time.perf_counter() - t0, claims, completes)
 
 
-async def run_bare(address: str, count: int, agents: int) -> dict[str, Any]:
+async def run_bare(
+    address: str, count: int, agents: int, profile: Path | None = None
+) -> dict[str, Any]:
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
     async with worker_process("bare-tasks", address) as worker:
         queue = worker.task_queue
@@ -272,11 +308,14 @@ async def run_bare(address: str, count: int, agents: int) -> dict[str, Any]:
                 claims.append((t1 - t0) * 1000)
                 completes.append((t2 - t1) * 1000)
 
-        t0, cpu0 = time.perf_counter(), worker.cpu()
-        await asyncio.gather(*(agent(n) for n in range(agents)))
-        seconds, cpu = time.perf_counter() - t0, worker.cpu() - cpu0
-    summary = _summary("bare Updates", count, seconds, claims, completes)
-    return summary | {"worker_cpu_ms_per_task": cpu * 1000 / count}
+        with profiled(profile, "bare-worker", worker.pid):
+            # The same window for every process: the Updates, not the starts before them.
+            meter = CpuMeter({"worker": worker.pid, "temporal": PIDS["temporal"]})
+            t0 = time.perf_counter()
+            await asyncio.gather(*(agent(n) for n in range(agents)))
+            seconds = time.perf_counter() - t0
+            cpu = meter.per_task_ms(count)
+    return _summary("bare Updates", count, seconds, claims, completes) | cpu
 
 
 async def run_against(args: argparse.Namespace, base: str, address: str) -> dict[str, Any]:
@@ -284,33 +323,39 @@ async def run_against(args: argparse.Namespace, base: str, address: str) -> dict
         api = await make_retailer(http)
         agents = await make_agents(api, args.agents)
         print(f"opening {args.tasks} callback tasks", file=sys.stderr)
-        tasks = await open_tasks(api, agents[0], args.tasks)
+        opening: dict[str, float] = {}
+        tasks = await open_tasks(api, agents[0], args.tasks, opening=opening)
         direct_tasks = await open_tasks(api, agents[0], args.tasks, prefix="direct")
         await asyncio.sleep(1)
         print("ours", file=sys.stderr)
         pids = {"api": PIDS["api"], "worker": PIDS["worker"], "temporal": PIDS["temporal"]}
-        meter = CpuMeter(pids)
-        ours = await run_ours(api, agents, [t["id"] for t in tasks])
-        ours |= meter.per_task_ms(len(tasks))
+        with (
+            profiled(args.profile, "ours-api", PIDS["api"]),
+            profiled(args.profile, "ours-worker", PIDS["worker"]),
+        ):
+            meter = CpuMeter(pids)
+            ours = await run_ours(api, agents, [t["id"] for t in tasks])
+            ours |= meter.per_task_ms(len(tasks))
         await asyncio.sleep(3)  # the completions' activities finish
         print("ours, Updates only", file=sys.stderr)
-        meter = CpuMeter(pids)
-        direct = await run_direct(address, direct_tasks, args.agents)
-        direct |= meter.per_task_ms(len(direct_tasks))
+        with profiled(args.profile, "direct-worker", PIDS["worker"]):
+            meter = CpuMeter(pids)
+            direct = await run_direct(address, direct_tasks, args.agents)
+            direct |= meter.per_task_ms(len(direct_tasks))
+        await asyncio.sleep(3)
         done = await http.get(
             "/v1/tasks", params={"status": "done", "limit": 500}, headers=agents[0]
         )
         done.raise_for_status()
     print("bare", file=sys.stderr)
-    meter = CpuMeter({"temporal": PIDS["temporal"]})
-    bare = await run_bare(address, args.tasks, args.agents)
-    bare |= meter.per_task_ms(args.tasks)
+    bare = await run_bare(address, args.tasks, args.agents, args.profile)
     return {
-        "config": vars(args),
+        "config": vars(args) | {"profile": str(args.profile) if args.profile else None},
         "ours": ours,
         "direct": direct,
         "bare": bare,
         "rows_done": len(done.json()),
+        "opening": opening,
     }
 
 
@@ -371,10 +416,21 @@ def report(result: dict[str, Any]) -> str:
             f"  {key:<24}{ours[key]:>12.1f}{direct[key]:>14.1f}{bare[key]:>14.1f}"
             f"{ratio(ours[key], bare[key]):>11.2f}{ratio(direct[key], bare[key]):>14.2f}"
         )
-    for key in ("api_cpu_ms_per_task", "worker_cpu_ms_per_task", "temporal_cpu_ms_per_task"):
+    for key in (
+        "api_cpu_ms_per_task",
+        "worker_cpu_ms_per_task",
+        "temporal_cpu_ms_per_task",
+        "agents_cpu_ms_per_task",
+    ):
         cells = [f"{side.get(key, float('nan')):>{w}.1f}" for side, w in ((ours, 12), (direct, 14))]
         bare_cell = f"{bare[key]:>14.1f}" if key in bare else f"{'-':>14}"
         lines.append(f"  {key:<24}{''.join(cells)}{bare_cell}")
+    opening = result["opening"]
+    lines.append(
+        f"  opening a task (callback signal to listed): worker "
+        f"{opening['worker_cpu_ms_per_task']:.1f}, dev server "
+        f"{opening['temporal_cpu_ms_per_task']:.1f} ms CPU per task"
+    )
     lines.append(
         "ours (API): through the API over HTTP; ours Updates: the same Updates to our workflows "
         "sent with the client (no API); bare: a minimal workflow with the same two Updates."
@@ -388,6 +444,9 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy profiles of the API and the workers into this dir"
+    )
     args = parser.parse_args()
     result = run(args)
     print(report(result))

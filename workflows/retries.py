@@ -15,6 +15,10 @@ DATABASE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 
+# A local activity holds its workflow task open while it runs (and the answer to an Update
+# accepted in it): our own database's writes only, briefly.
+LOCAL_DATABASE_TIMEOUT = timedelta(seconds=10)
+
 # Telling a person (an agent, a case owner, a customer) goes through a provider: back off, give up
 # after as many attempts as a shopper's message (the failure is then recorded on the message).
 NOTIFY_RETRY = RetryPolicy(

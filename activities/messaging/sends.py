@@ -25,10 +25,12 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from jinja2 import TemplateError
-from sqlalchemy import func
+from sqlalchemy import exists, func, insert, literal
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,6 +41,7 @@ from winback.carts.abandonment import judge_abandonment
 from winback.carts.context import CartContext, load_cart_context
 from winback.carts.discount_models import DiscountCode
 from winback.carts.holdout import is_held_out
+from winback.carts.models import Cart
 from winback.carts.transitions import is_final
 from winback.customers.models import Customer
 from winback.messaging.channels import (
@@ -65,10 +68,11 @@ from winback.messaging.unsubscribe import unsubscribe_url
 from winback.messaging.unsubscribe_footer import with_unsubscribe_link
 from winback.platform.clock import utcnow
 from winback.platform.crypto import address_digest
-from winback.platform.db import SessionFactory, session_scope
+from winback.platform.db import SessionFactory, session_scope, sqlite_writer
 from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
+from winback.tasks.mirror import close_row
 from workflows.carts.types import (
     SEND_ATTEMPTS,
     OfferNudgeInput,
@@ -352,44 +356,30 @@ class MessagingActivities:
 
     @activity.defn
     async def record_call(self, input: RecordCallInput) -> SendStepResult:
-        """Records an agent's call as a touch; a wrong number is suppressed for texts and calls."""
+        """Records an agent's call as a touch; a wrong number is suppressed for texts and calls.
+        With ``input.close`` (``CartRecoveryV4`` runs it as a local activity in place of
+        ``close_task``) it writes the call task's final state to its inbox row in the same
+        transaction. The transaction starts with its write and holds the writer lock for two
+        statements and the commit: it runs inside the workflow task that answers the agent."""
         key = f"{input.task_id}/call"
         async with session_scope(self._sessions) as session:
-            existing = await message_by_key(session, key)
-            if existing is not None:
-                return SendStepResult(StepOutcome.SENT, "already recorded", message_id=existing.id)
-            ctx = await _require_cart(session, input.retailer_id, input.cart_id)
-            phone = ctx.customer.phone if ctx.customer else None
-            message = Message(
-                retailer_id=ctx.retailer.id,
-                customer_id=ctx.customer.id if ctx.customer else None,
-                workflow_id=input.workflow_id,
-                dedupe_key=key,
-                channel="agent_call",
-                cart_id=ctx.cart.cart_id,
-                step_index=input.step_index,
-                to_address=phone,
-                body=input.notes,
-                reply=input.outcome,
-                status=MessageStatus.SENT if input.outcome in REACHED else "not_reached",
-                provider=f"agent:{input.agent_id}",
-                created_at=input.at,
-                sent_at=input.at,
-            )
-            session.add(message)
-            if input.outcome == "wrong_number" and phone:
-                for channel in ("sms", "voice"):
-                    if not await _is_suppressed(session, ctx.retailer.id, channel, phone):
-                        session.add(
-                            Suppression(
-                                retailer_id=ctx.retailer.id,
-                                channel=channel,
-                                address=phone,
-                                reason="wrong_number",
-                            )
-                        )
-            await session.flush()
-            return SendStepResult(StepOutcome.SENT, input.outcome, message_id=message.id)
+            async with sqlite_writer(session):
+                if input.close is not None:
+                    await close_row(session, input.close)
+                call = await _insert_call(session, input, key)
+                if call is not None and input.outcome == "wrong_number" and call.phone:
+                    await _suppress_number(session, input.retailer_id, call.phone)
+                await session.commit()
+            if call is None:  # recorded by an earlier attempt, or no such cart
+                earlier = await message_by_key(session, key)
+                if earlier is None:
+                    raise ApplicationError(
+                        f"cart {input.cart_id} of {input.retailer_id} does not exist",
+                        type=ErrorType.UNKNOWN_CART,
+                        non_retryable=True,
+                    )
+                return SendStepResult(StepOutcome.SENT, "already recorded", message_id=earlier.id)
+        return SendStepResult(StepOutcome.SENT, input.outcome, message_id=call.id)
 
     @activity.defn
     async def offer_nudge(self, input: OfferNudgeInput) -> OfferNudgeResult:
@@ -688,6 +678,69 @@ async def _hold_out(
         assert winner is not None
         return _result_of_earlier_attempt(winner)
     return SendStepResult(StepOutcome.SKIPPED, HELD_OUT_REASON, message_id=message.id)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    id: int
+    phone: str | None
+
+
+async def _insert_call(session: AsyncSession, input: RecordCallInput, key: str) -> _Call | None:
+    """The call as the step's message, its customer and number taken from the cart in the
+    same statement. None, writing nothing, if an earlier attempt recorded it or there is no
+    such cart."""
+    values: dict[str, Any] = {
+        "retailer_id": input.retailer_id,
+        "workflow_id": input.workflow_id,
+        "dedupe_key": key,
+        "channel": "agent_call",
+        "cart_id": input.cart_id,
+        "step_index": input.step_index,
+        "body": input.notes,
+        "reply": input.outcome,
+        "status": MessageStatus.SENT if input.outcome in REACHED else "not_reached",
+        "provider": f"agent:{input.agent_id}",
+        "created_at": input.at,
+        "sent_at": input.at,
+    }
+    columns = Message.__table__.c  # type: ignore[attr-defined]
+    source = (
+        sa_select(
+            *(literal(value, columns[name].type) for name, value in values.items()),
+            col(Cart.customer_id),
+            col(Customer.phone),
+        )
+        .outerjoin(Customer, col(Customer.id) == col(Cart.customer_id))
+        .where(
+            col(Cart.retailer_id) == input.retailer_id,
+            col(Cart.cart_id) == input.cart_id,
+            ~exists().where(col(Message.dedupe_key) == key),
+        )
+    )
+    statement = (
+        insert(Message)
+        .from_select([*values, "customer_id", "to_address"], source)
+        .returning(col(Message.id), col(Message.to_address))
+    )
+    row = (await (await session.connection()).execute(statement)).first()
+    if row is None:
+        return None
+    message_id, phone = row
+    assert message_id is not None  # the key the insert just gave it
+    return _Call(id=message_id, phone=phone)
+
+
+async def _suppress_number(session: AsyncSession, retailer_id: str, phone: str) -> None:
+    """A wrong number: no more texts or calls to it (one entry covers both, see
+    ``_is_suppressed``)."""
+    for channel in ("sms", "voice"):
+        if not await _is_suppressed(session, retailer_id, channel, phone):
+            session.add(
+                Suppression(
+                    retailer_id=retailer_id, channel=channel, address=phone, reason="wrong_number"
+                )
+            )
 
 
 async def _require_cart(

@@ -19,8 +19,9 @@ from winback.customers.models import Customer
 from winback.feedback.models import FeedbackCase
 from winback.messaging.channels.router import Adapters
 from winback.messaging.reconcile import EVENT_GRACE
-from winback.platform.db import SessionFactory, session_scope
+from winback.platform.db import SessionFactory, session_scope, sqlite_writer
 from winback.tasks.agent_models import Agent, Queue
+from winback.tasks.mirror import close_row
 from winback.tasks.models import Escalation, HumanTask
 from winback.tasks.routing import choose_queue, skills_for_cart
 from workflows.errors import ErrorType
@@ -87,42 +88,40 @@ class TaskInboxActivities:
                 await session.exec(select(Queue).where(Queue.retailer_id == input.retailer_id))
             ).all()
             queue = choose_queue(list(queues), sorted(needed), requested=spec.queue)
-            session.add(
-                HumanTask(
-                    id=input.task_id,
-                    retailer_id=input.retailer_id,
-                    workflow_id=input.workflow_id,
-                    customer_id=customer_id,
-                    kind=spec.kind,
-                    title=spec.title,
-                    queue=queue,
-                    skills=sorted(needed),
-                    priority=spec.priority,
-                    allowed_outcomes=list(spec.allowed_outcomes),
-                    cart_id=spec.cart_id,
-                    case_id=spec.case_id,
-                    details=details,
-                    due_at=input.due_at,
-                    created_at=input.at,
-                )
+            row = HumanTask(
+                id=input.task_id,
+                retailer_id=input.retailer_id,
+                workflow_id=input.workflow_id,
+                customer_id=customer_id,
+                kind=spec.kind,
+                title=spec.title,
+                queue=queue,
+                skills=sorted(needed),
+                priority=spec.priority,
+                allowed_outcomes=list(spec.allowed_outcomes),
+                cart_id=spec.cart_id,
+                case_id=spec.case_id,
+                details=details,
+                due_at=input.due_at,
+                created_at=input.at,
             )
+            await session.commit()  # the reads end: the write transaction starts with its write
+            async with sqlite_writer(session):
+                session.add(row)
+                await session.commit()
             return OpenTaskResult(queue=queue, skills=sorted(needed))
 
     @activity.defn
     async def close_task(self, change: TaskChange) -> None:
         """Writes the task's final state (done or cancelled) into its inbox row."""
         async with session_scope(self._sessions) as session:
-            task = await _task(session, change.task_id)
-            if task.version > change.version:
-                return  # a newer change already landed
-            task.status, task.claimed_by, task.version = (
-                change.status,
-                change.claimed_by,
-                change.version,
-            )
-            task.outcome, task.notes = change.outcome, change.notes or task.notes
-            task.completed_at = change.at
-            session.add(task)
+            # The transaction starts with its write, queued behind this process's other
+            # SQLite writers (not napping in SQLite's busy handler).
+            async with sqlite_writer(session):
+                written = await close_row(session, change)
+                await session.commit()
+            if not written:  # a newer change already landed, or there is no such row
+                await _task(session, change.task_id)
 
     @activity.defn
     async def escalate_task(self, input: EscalateTaskInput) -> EscalateTaskResult:

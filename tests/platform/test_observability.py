@@ -198,8 +198,8 @@ async def test_one_trace_from_the_api_request_into_the_workflow_and_its_activity
     request = next(s for s in finished if s.name == "POST /v1/carts/{cart_id}/events")
     trace_id = request.context.trace_id
     in_trace = {s.name for s in finished if s.context.trace_id == trace_id}
-    assert "StartWorkflow:CartRecoveryV3" in in_trace
-    assert "RunWorkflow:CartRecoveryV3" in in_trace
+    assert "StartWorkflow:CartRecoveryV4" in in_trace
+    assert "RunWorkflow:CartRecoveryV4" in in_trace
     assert any(n.startswith("RunActivity:") for n in in_trace), in_trace
     assert request.attributes["http.route"] == "/v1/carts/{cart_id}/events"
     assert request.attributes["http.response.status_code"] == 202

@@ -39,12 +39,14 @@ def test_worker_options_follow_the_settings() -> None:
         worker_max_cached_workflows=50,
         worker_max_concurrent_workflow_tasks=4,
         worker_max_concurrent_activities=7,
+        worker_max_concurrent_local_activities=3,
     )
     options = worker_options(settings)
 
     assert options["max_cached_workflows"] == 50
     assert options["max_concurrent_workflow_tasks"] == 4
     assert options["max_concurrent_activities"] == 7
+    assert options["max_concurrent_local_activities"] == 3
     passthrough = options["workflow_runner"].restrictions.passthrough_modules
     assert "workflows" in passthrough
 

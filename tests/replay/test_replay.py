@@ -5,7 +5,8 @@ promoter thank-yous, surveys). To record them again after an intended change, ru
 ``pytest tests/replay/test_replay.py --record-histories`` and commit the files (only with a
 ``workflow.patched`` guard if workflows of the old shape may still be running, or under a new
 workflow type with the old files kept: ``*_v1.json`` are type ``CartRecoveryWorkflow``,
-``*_v2.json`` type ``CartRecovery``, the others the current ``CartRecoveryV3``).
+``*_v2.json`` type ``CartRecovery``, ``*_v3.json`` type ``CartRecoveryV3``, the other cart
+histories the current ``CartRecoveryV4``).
 """
 
 import asyncio

@@ -5,7 +5,7 @@ and every change goes to the cart's workflow as an Update that may refuse it.
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -278,6 +278,18 @@ async def test_an_agent_call_from_claim_to_completion(
     assert done.json()["outcome"] == "reached_not_interested"
     assert done.json()["notes"] == "Bought it in the store."
     assert done.json()["completed_at"] is not None
+    # The workflow wrote the row and recorded the call before it answered (CartRecoveryV4):
+    # the inbox and the outbox say so at once, as the answer does.
+    written = await row(stack, task_id)
+    assert (written["status"], written["outcome"], written["notes"]) == (
+        "done",
+        "reached_not_interested",
+        "Bought it in the store.",
+    )
+    assert written["completed_at"] == datetime.fromisoformat(done.json()["completed_at"])
+    assert [(m["channel"], m["reply"]) for m in await acme.outbox(channel="agent_call")] == [
+        ("agent_call", "reached_not_interested")
+    ]
     assert (await acme.result("c1")).stage == "declined"
 
     again = await ana.post(f"/v1/tasks/{task_id}/complete", {"outcome": "no_answer"})

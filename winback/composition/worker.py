@@ -22,6 +22,7 @@ from workflows.carts.cart_recovery import (
     CartRecoveryWorkflow,
     CartRecoveryWorkflowV1,
     CartRecoveryWorkflowV2,
+    CartRecoveryWorkflowV3,
 )
 from workflows.feedback.feedback_case import FeedbackCaseWorkflow
 from workflows.feedback.promoter_thanks import PromoterThanksWorkflow
@@ -29,6 +30,7 @@ from workflows.feedback.survey import SurveyWorkflow
 
 WORKFLOWS = [
     CartRecoveryWorkflow,
+    CartRecoveryWorkflowV3,
     CartRecoveryWorkflowV2,
     CartRecoveryWorkflowV1,
     FeedbackCaseWorkflow,

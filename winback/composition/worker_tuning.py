@@ -49,4 +49,5 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "max_cached_workflows": settings.worker_max_cached_workflows,
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_local_activities": settings.worker_max_concurrent_local_activities,
     }

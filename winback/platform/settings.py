@@ -139,6 +139,16 @@ class Settings(BaseSettings):
         "of sends waited 30 s for a connection, failed and backed off, and the cadence fell "
         "minutes behind; below it the rest wait in Temporal's task queue, where no timeout runs.",
     )
+    worker_max_concurrent_local_activities: int = Field(
+        default=4,
+        ge=1,
+        le=200,
+        description="Local activities a worker runs at once (a cart's agent task opened, and "
+        "closed with its call recorded, inside the workflow task that decides it). Each holds "
+        "its workflow task's slot and a database connection while it runs; with "
+        "``worker_max_concurrent_activities`` it stays below the pool (15 on SQLite): at the "
+        "SDK's default of 100 the two together could ask for 18.",
+    )
     worker_strict_sandbox: bool = Field(
         default=False,
         description="Re-import the workflow modules for every workflow instance, so the "

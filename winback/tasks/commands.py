@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from winback.platform.clock import utcnow
 from winback.platform.db import sqlite_writer
+from winback.tasks.agent_models import Agent
 from winback.tasks.models import HumanTask, TaskPublic
 from workflows.tasks.human_tasks import HumanTaskWorkflow
 from workflows.tasks.types import TaskClaim, TaskCompletion, TaskReassign, TaskRelease, TaskView
@@ -72,6 +73,20 @@ def task_public(task: HumanTask, now: datetime) -> TaskPublic:
 async def find_task(session: AsyncSession, *, retailer_id: str, task_id: str) -> HumanTask | None:
     query = select(HumanTask).where(HumanTask.retailer_id == retailer_id, HumanTask.id == task_id)
     return (await session.exec(query)).first()
+
+
+async def find_agent_task(
+    session: AsyncSession, *, token_hash: str, task_id: str
+) -> tuple[Agent, HumanTask] | None:
+    """The agent a token belongs to and one task of the agent's retailer, in one query (an
+    agent's every action on a task starts here); None if either is unknown."""
+    query = (
+        select(Agent, HumanTask)
+        .join(HumanTask, col(HumanTask.retailer_id) == col(Agent.retailer_id))
+        .where(col(Agent.token_hash) == token_hash, col(HumanTask.id) == task_id)
+    )
+    row = (await session.exec(query)).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def claim(
@@ -222,6 +237,13 @@ async def _apply(
             if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has finished
                 raise TaskNoLongerOpen(task_id) from err
             raise UpdateUnconfirmed(task_id, safe_to_retry=safe_to_retry) from err
+    if view.written_by_workflow:
+        # The workflow writes this state into the row in the workflow task that answers (a
+        # local activity): answer with it, no second write. (Only a write that outlasts the
+        # workflow task's heartbeat, ~8 s, lets the answer arrive first; the row follows.)
+        for name, value in _row_values(view, notes).items():
+            set_committed_value(task, name, value)
+        return task
     try:
         written = await _write_view(session, task_id, view, notes)
     except OperationalError as err:
@@ -239,11 +261,8 @@ async def _apply(
     return fresh
 
 
-async def _write_view(
-    session: AsyncSession, task_id: str, view: TaskView, notes: str | None
-) -> dict[str, Any] | None:
-    """Mirrors the workflow's view of the task into the row, unless a newer one is there.
-    Returns the values written, or None if the row already showed a newer version."""
+def _row_values(view: TaskView, notes: str | None) -> dict[str, Any]:
+    """The row's columns as the workflow's view of the task says."""
     values: dict[str, Any] = {
         "status": view.status,
         "claimed_by": view.claimed_by,
@@ -255,9 +274,18 @@ async def _write_view(
         "version": view.version,
     }
     if view.status == TaskStatus.DONE:
-        values["completed_at"] = utcnow()
+        values["completed_at"] = view.completed_at or utcnow()
         if notes:
             values["notes"] = notes
+    return values
+
+
+async def _write_view(
+    session: AsyncSession, task_id: str, view: TaskView, notes: str | None
+) -> dict[str, Any] | None:
+    """Mirrors the workflow's view of the task into the row, unless a newer one is there.
+    Returns the values written, or None if the row already showed a newer version."""
+    values = _row_values(view, notes)
     # End any read transaction first, so the write transaction starts with its write (no read
     # snapshot older than the lock below).
     await session.commit()
@@ -265,8 +293,9 @@ async def _write_view(
     # concurrent writes all waited in SQLite's busy handler, napping up to 100 ms a time while
     # the lock sat free; that, not the Update, was most of a claim's or completion's time.
     async with sqlite_writer(session):
-        # One conditional statement, so a newer state written meanwhile is never overwritten.
-        result = await session.exec(
+        # One conditional Core statement, so a newer state written meanwhile is never
+        # overwritten (and no ORM bulk-update machinery per request).
+        result = await (await session.connection()).execute(
             update(HumanTask)
             .where(col(HumanTask.id) == task_id, col(HumanTask.version) < view.version)
             .values(**values)

@@ -1,11 +1,13 @@
 """Data types of the cart-recovery workflow: its input, signals, query, activities' I/O.
 
 Plain dataclasses with defaults, so fields can be added without breaking running workflows.
-This module is imported inside the workflow sandbox: standard library only.
+This module is imported inside the workflow sandbox: standard library and workflow types only.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from workflows.tasks.types import TaskChange
 
 SEND_ATTEMPTS = 8  # a send retries through this many provider outages, then it is failed
 
@@ -163,6 +165,9 @@ class RecordCallInput:
     outcome: str
     notes: str
     at: datetime
+    # The call task's final state, written to its inbox row in the same transaction (in place
+    # of the ``close_task`` activity; ``CartRecoveryV4``).
+    close: TaskChange | None = None
 
 
 @dataclass

@@ -10,7 +10,7 @@ source of truth; every accepted change bumps ``version`` so the inbox row can fo
 order.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +19,12 @@ from temporalio.exceptions import ApplicationError
 
 from workflows import search_attributes as sa
 from workflows.errors import ErrorType
-from workflows.retries import DATABASE_RETRY, NOTIFY_HEARTBEAT_TIMEOUT, NOTIFY_RETRY
+from workflows.retries import (
+    DATABASE_RETRY,
+    LOCAL_DATABASE_TIMEOUT,
+    NOTIFY_HEARTBEAT_TIMEOUT,
+    NOTIFY_RETRY,
+)
 from workflows.tasks import activities as task_activities
 from workflows.tasks.types import (
     EscalateTaskInput,
@@ -35,12 +40,17 @@ from workflows.tasks.types import (
 )
 from workflows.vocabulary import TaskStatus
 
+# Writes a completed task's final state (and whatever else its completion records) to the
+# database, in place of ``close_task``: see ``HumanTaskWorkflow.run_task``.
+CloseCompleted = Callable[[TaskChange, TaskCompletion], Awaitable[None]]
+
 
 @dataclass
 class _Task:
     view: TaskView
     spec: TaskSpec
     completion: TaskCompletion | None = None
+    closes_itself: bool = False  # run_task's ``close_completed``: see ``TaskView``
 
 
 def _reject(message: str, type: str) -> ApplicationError:
@@ -97,7 +107,13 @@ class HumanTaskWorkflow:
         """The holder records the outcome; the waiting step goes on with it."""
         task = self._tasks[completion.task_id]
         task.completion = completion
-        self._change(task, status=TaskStatus.DONE, outcome=completion.outcome)
+        self._change(
+            task,
+            status=TaskStatus.DONE,
+            outcome=completion.outcome,
+            completed_at=workflow.now(),
+            written_by_workflow=task.closes_itself,
+        )
         return task.view
 
     @complete_task.validator
@@ -122,29 +138,51 @@ class HumanTaskWorkflow:
     # --- the step -----------------------------------------------------------------------------
 
     async def run_task(
-        self, spec: TaskSpec, stop: Callable[[], bool], until: datetime | None = None
+        self,
+        spec: TaskSpec,
+        stop: Callable[[], bool],
+        until: datetime | None = None,
+        *,
+        open_locally: bool = False,
+        close_completed: CloseCompleted | None = None,
     ) -> TaskCompletion | None:
         """Opens a task and waits for its completion; None if ``stop()`` or ``until`` (when the
-        task stops making sense, e.g. the cart expires) came first."""
+        task stops making sense, e.g. the cart expires) came first.
+
+        The inbox row is written by the ``open_task`` activity (``open_locally``: as a local
+        activity, in the workflow task that decided to open it). The task's final state goes
+        to its row with the ``close_task`` activity, or, for a completed task and a
+        ``close_completed`` given, with that: a workflow whose completion records something of
+        its own (a cart's call) writes both in one step."""
         self._task_count += 1
         workflow_id = workflow.info().workflow_id
         task_id = f"{workflow_id}/task-{self._task_count}"
         sla = timedelta(seconds=spec.sla_seconds)
         due_at = workflow.now() + sla
-        opened = await workflow.execute_activity(
-            task_activities.open_task,
-            OpenTaskInput(
-                task_id=task_id,
-                workflow_id=workflow_id,
-                retailer_id=self.retailer_id,
-                spec=spec,
-                due_at=due_at,
-                at=workflow.now(),
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DATABASE_RETRY,
-            summary=f"open task: {spec.title}",
+        opening = OpenTaskInput(
+            task_id=task_id,
+            workflow_id=workflow_id,
+            retailer_id=self.retailer_id,
+            spec=spec,
+            due_at=due_at,
+            at=workflow.now(),
         )
+        if open_locally:
+            opened = await workflow.execute_local_activity(
+                task_activities.open_task,
+                opening,
+                start_to_close_timeout=LOCAL_DATABASE_TIMEOUT,
+                retry_policy=DATABASE_RETRY,
+                summary=f"open task: {spec.title}",
+            )
+        else:
+            opened = await workflow.execute_activity(
+                task_activities.open_task,
+                opening,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DATABASE_RETRY,
+                summary=f"open task: {spec.title}",
+            )
         task = _Task(
             view=TaskView(
                 task_id=task_id,
@@ -155,6 +193,7 @@ class HumanTaskWorkflow:
                 due_at=due_at,
             ),
             spec=spec,
+            closes_itself=close_completed is not None,
         )
         self._tasks[task_id] = task
         self._show_open_tasks()
@@ -185,21 +224,25 @@ class HumanTaskWorkflow:
 
         if task.completion is None:
             self._change(task, status=TaskStatus.CANCELLED)
-        await workflow.execute_activity(
-            task_activities.close_task,
-            TaskChange(
-                task_id=task_id,
-                status=task.view.status,
-                version=task.view.version,
-                at=workflow.now(),
-                claimed_by=task.view.claimed_by,
-                outcome=task.view.outcome,
-                notes=task.completion.notes if task.completion else None,
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DATABASE_RETRY,
-            summary=f"close task: {spec.title}",
+        change = TaskChange(
+            task_id=task_id,
+            status=task.view.status,
+            version=task.view.version,
+            at=task.view.completed_at or workflow.now(),
+            claimed_by=task.view.claimed_by,
+            outcome=task.view.outcome,
+            notes=task.completion.notes if task.completion else None,
         )
+        if task.completion is not None and close_completed is not None:
+            await close_completed(change, task.completion)
+        else:
+            await workflow.execute_activity(
+                task_activities.close_task,
+                change,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DATABASE_RETRY,
+                summary=f"close task: {spec.title}",
+            )
         self._show_open_tasks()
         return task.completion
 

@@ -66,6 +66,10 @@ class TaskView:
     outcome: str | None = None
     escalation_level: int = 0
     version: int = 0  # bumped on every accepted change, so the inbox row follows in order
+    completed_at: datetime | None = None
+    # The workflow writes this state into the inbox row itself, in the workflow task that
+    # answers the Update, so whoever sent the Update need not (a cart's completed call).
+    written_by_workflow: bool = False
 
 
 # --- activity inputs and outputs -------------------------------------------------------------

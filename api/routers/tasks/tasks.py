@@ -14,7 +14,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
-from api.deps import AgentDep, SessionDep, TemporalClientDep
+from api.deps import (
+    AgentDep,
+    AgentTokenDep,
+    SessionDep,
+    TemporalClientDep,
+    agent_of_token,
+    hash_key,
+)
 from api.metrics import TASK_AGE_AT_CLAIM
 from winback.platform.clock import utcnow
 from winback.tasks import commands as task_commands
@@ -102,18 +109,19 @@ async def list_tasks(
 
 
 @router.get("/{task_id:path}", response_model=TaskPublic)
-async def read_task(task_id: TaskId, agent: AgentDep, session: SessionDep) -> TaskPublic:
+async def read_task(task_id: TaskId, token: AgentTokenDep, session: SessionDep) -> TaskPublic:
     """One task, with the cart or case it is about in `details`."""
-    return task_commands.task_public(await _task_or_404(session, agent, task_id), utcnow())
+    _, task = await _agent_and_task(session, token, task_id)
+    return task_commands.task_public(task, utcnow())
 
 
 @router.post("/{task_id:path}/claim", response_model=TaskPublic)
 async def claim_task(
-    task_id: TaskId, agent: AgentDep, session: SessionDep, client: TemporalClientDep
+    task_id: TaskId, token: AgentTokenDep, session: SessionDep, client: TemporalClientDep
 ) -> TaskPublic:
     """Takes the task. Only one agent can hold it: 409 if another agent does. Claiming a task
     one already holds changes nothing."""
-    task = await _task_or_404(session, agent, task_id)
+    agent, task = await _agent_and_task(session, token, task_id)
     task = await task_commands.claim(session, client, task=task, agent_id=agent.agent_id)
     now = utcnow()
     TASK_AGE_AT_CLAIM.labels(task.kind).observe((now - task.created_at).total_seconds())
@@ -122,10 +130,10 @@ async def claim_task(
 
 @router.post("/{task_id:path}/release", response_model=TaskPublic)
 async def release_task(
-    task_id: TaskId, agent: AgentDep, session: SessionDep, client: TemporalClientDep
+    task_id: TaskId, token: AgentTokenDep, session: SessionDep, client: TemporalClientDep
 ) -> TaskPublic:
     """Gives a task I hold back to its queue (403 if I do not hold it)."""
-    task = await _task_or_404(session, agent, task_id)
+    agent, task = await _agent_and_task(session, token, task_id)
     task = await task_commands.release(session, client, task=task, agent_id=agent.agent_id)
     return task_commands.task_public(task, utcnow())
 
@@ -134,13 +142,13 @@ async def release_task(
 async def reassign_task(
     task_id: TaskId,
     body: Reassignment,
-    agent: AgentDep,
+    token: AgentTokenDep,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> TaskPublic:
     """Hands the task to another agent. Supervisors only: an agent marked `is_supervisor`, or
     the supervisor of the task's queue."""
-    task = await _task_or_404(session, agent, task_id)
+    agent, task = await _agent_and_task(session, token, task_id)
     if not await may_reassign(session, agent=agent, task=task):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only a supervisor can reassign tasks")
     if await find_agent(session, retailer_id=agent.retailer_id, agent_id=body.to_agent_id) is None:
@@ -163,13 +171,13 @@ async def reassign_task(
 async def complete_task(
     task_id: TaskId,
     body: Completion,
-    agent: AgentDep,
+    token: AgentTokenDep,
     session: SessionDep,
     client: TemporalClientDep,
 ) -> TaskPublic:
     """Records the outcome of a task I hold; the workflow goes on with it. 422 names the
     allowed outcomes; 409 if the task is already done or its workflow has ended."""
-    task = await _task_or_404(session, agent, task_id)
+    agent, task = await _agent_and_task(session, token, task_id)
     task = await task_commands.complete(
         session,
         client,
@@ -182,8 +190,13 @@ async def complete_task(
     return task_commands.task_public(task, utcnow())
 
 
-async def _task_or_404(session: SessionDep, agent: Agent, task_id: str) -> HumanTask:
-    task = await task_commands.find_task(session, retailer_id=agent.retailer_id, task_id=task_id)
-    if task is None:
+async def _agent_and_task(session: SessionDep, token: str, task_id: str) -> tuple[Agent, HumanTask]:
+    """The caller and one of its retailer's tasks, in one query: 401 for an unknown token, 404
+    for a task its retailer does not have (as ``AgentDep`` and a task lookup would say)."""
+    found = await task_commands.find_agent_task(
+        session, token_hash=hash_key(token), task_id=task_id
+    )
+    if found is None:
+        await agent_of_token(session, token)  # an unknown token is a 401, whatever the task
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no task {task_id!r}")
-    return task
+    return found
