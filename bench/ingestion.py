@@ -15,7 +15,9 @@ left running so every scenario shares the machine with it):
   hands the cart to its relay (``winback.carts.relay``) and answers; the relay **starts** the
   cart's workflow (``start_workflow`` on the dev server) in the background. The row measures
   acceptance; after wrk stops the bench waits until every first cart's workflow is started and
-  prints the backlog, how long it took and the starts/s the relay and dev server sustained;
+  prints the backlog, how long it took and the starts/s the relay and dev server sustained,
+  then until the worker and the dev server are idle again (their new workflows' first tasks
+  would otherwise run into the next row);
 - ``batch``: ``POST /v1/client/events:batch`` (publishable key, ``text/plain`` JSON as
   ``navigator.sendBeacon`` sends it), ``--batch-size`` events of as many carts per request.
 
@@ -172,6 +174,22 @@ def wait_for_starts(url: str, retailer: str, wrk_seconds: float, timeout: float 
         seconds=round(seconds, 1),
         starts_per_s=round(started / (wrk_seconds + seconds), 1),
     )
+
+
+def wait_quiet(pids: list[int], timeout: float = 300) -> None:
+    """Waits until these processes use under 5% of a core between them (the worker and the
+    dev server working off the ``first`` row's new workflows), so the next row has the box."""
+    from bench.procs import cpu_seconds
+
+    deadline = time.monotonic() + timeout
+    before = sum(cpu_seconds(pid) for pid in pids)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = sum(cpu_seconds(pid) for pid in pids)
+        if now - before < 0.05:
+            return
+        before = now
+    log(f"  the worker and the dev server were still busy after {timeout:.0f} s")
 
 
 def free_port() -> int:
@@ -503,6 +521,8 @@ def run_processes(
                         env["WINBACK_DATABASE_URL"], retailer, args.duration
                     )
                     log(f"  {db} x{procs} first, workflow starts: {result.drain}")
+                    # Thousands of new workflows' first tasks would run into the next row.
+                    wait_quiet([PIDS[f"worker-{db}"], PIDS[f"temporal-{db}"]])
             results.append(result)
     return results
 
