@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 from jinja2 import TemplateError
-from sqlalchemy import exists, func, insert, literal
+from sqlalchemy import exists, func, insert, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -796,14 +796,31 @@ async def _check_guards(
             )
     cap = input.guards.cap_max_messages
     if cap is not None:
-        # Serialise sends to one customer so two carts cannot both pass the cap (PostgreSQL
-        # row lock; SQLite already has a single writer).
-        await session.exec(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        assert customer.id is not None
+        await _lock_customer(session, customer.id)
         since = input.at - timedelta(seconds=input.guards.cap_window_seconds)
         recent = await _messages_since(session, ctx.retailer.id, customer.id, since, input.at)
         if recent >= cap:
             return _skip(f"frequency cap: {recent} messages to this customer already")
     return None
+
+
+async def _lock_customer(session: AsyncSession, customer_id: int) -> None:
+    """Serialises the sends to one customer until this transaction commits, so that two carts
+    cannot both count the messages under the frequency cap and both claim a send.
+
+    PostgreSQL: the customer's row lock. SQLite: its driver runs reads outside any transaction
+    until the first write (that is where it sends ``BEGIN``), so a count read before the claim's
+    insert saw nothing of a concurrent send's claim, and both went (seen: one run in two of
+    ``test_frequency_cap_holds_across_carts_of_one_shopper``). A write first (a no-op ``UPDATE``
+    of the row) takes the database's write lock, which a concurrent send then waits for, in
+    this process or another."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.exec(
+            update(Customer).where(col(Customer.id) == customer_id).values(id=col(Customer.id))
+        )
+    else:
+        await session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update())
 
 
 def _provider_links(
