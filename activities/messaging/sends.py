@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 from jinja2 import TemplateError
-from sqlalchemy import exists, func, insert, literal, update
+from sqlalchemy import exists, func, insert, literal
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -68,7 +68,7 @@ from winback.messaging.unsubscribe import unsubscribe_url
 from winback.messaging.unsubscribe_footer import with_unsubscribe_link
 from winback.platform.clock import utcnow
 from winback.platform.crypto import address_digest
-from winback.platform.db import SessionFactory, session_scope, sqlite_writer
+from winback.platform.db import SessionFactory, lock_on_sqlite, session_scope, sqlite_writer
 from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
@@ -807,20 +807,11 @@ async def _check_guards(
 
 async def _lock_customer(session: AsyncSession, customer_id: int) -> None:
     """Serialises the sends to one customer until this transaction commits, so that two carts
-    cannot both count the messages under the frequency cap and both claim a send.
-
-    PostgreSQL: the customer's row lock. SQLite: its driver runs reads outside any transaction
-    until the first write (that is where it sends ``BEGIN``), so a count read before the claim's
-    insert saw nothing of a concurrent send's claim, and both went (seen: one run in two of
-    ``test_frequency_cap_holds_across_carts_of_one_shopper``). A write first (a no-op ``UPDATE``
-    of the row) takes the database's write lock, which a concurrent send then waits for, in
-    this process or another."""
-    if session.get_bind().dialect.name == "sqlite":
-        await session.exec(
-            update(Customer).where(col(Customer.id) == customer_id).values(id=col(Customer.id))
-        )
-    else:
-        await session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    cannot both count the messages under the frequency cap and both claim a send (on SQLite,
+    where a count read before the claim's insert saw nothing of a concurrent claim, both went:
+    one run in two of ``test_frequency_cap_holds_across_carts_of_one_shopper``)."""
+    await lock_on_sqlite(session, Customer, col(Customer.id) == customer_id)
+    await session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update())
 
 
 def _provider_links(

@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from winback.carts.models import Cart
 from winback.customers.models import Customer
+from winback.platform.db import lock_on_sqlite
 from winback.retailers.models import Retailer
 
 
@@ -30,8 +31,12 @@ def cart_link(retailer: Retailer, cart: Cart) -> str:
 async def load_cart_context(
     session: AsyncSession, retailer_id: str, cart_id: str, *, for_update: bool = False
 ) -> CartContext | None:
-    query = select(Cart).where(Cart.retailer_id == retailer_id, Cart.cart_id == cart_id)
+    """``for_update``: the cart row stays as read until the caller's transaction commits (an
+    order placed meanwhile waits, then the next guard sees it), on both databases."""
+    where = (Cart.retailer_id == retailer_id, Cart.cart_id == cart_id)
+    query = select(Cart).where(*where)
     if for_update:
+        await lock_on_sqlite(session, Cart, *where)
         query = query.with_for_update()
     cart = (await session.exec(query)).first()
     if cart is None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -89,6 +89,22 @@ def sqlite_writer(session: SAAsyncSession) -> AbstractAsyncContextManager[object
     if lock is None:
         lock = _WRITERS[bind] = asyncio.Lock()
     return lock
+
+
+async def lock_on_sqlite(session: SAAsyncSession, table: Any, *where: Any) -> None:
+    """What ``SELECT ... FOR UPDATE`` promises on PostgreSQL (the rows stay as read until this
+    transaction commits), on SQLite; a no-op on PostgreSQL, whose callers lock with the select.
+
+    SQLite has no row locks, and its driver runs reads outside any transaction until the first
+    write (that is where it sends ``BEGIN``): what a guard read there could change before the
+    write that followed it. A no-op ``UPDATE`` of the rows first takes the database's write
+    lock, which every other writer (in this process or another) then waits for, and the reads
+    after it see the latest commit."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    core = table.__table__  # a Core UPDATE on the connection: the ORM's would sync objects
+    connection = await session.connection()
+    await connection.execute(update(core).where(*where).values({core.c.id: core.c.id}))
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
