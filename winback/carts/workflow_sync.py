@@ -195,8 +195,8 @@ async def prepare_start(
     """Everything a cart's start needs from the database (its cadence, from the per-process
     cache), read now, so that several starts can then be sent at once with no read between."""
     cadence = await current_cadence_cached(session, retailer_id=retailer.id)
-    changes = pending_changes(cart, contact=has_contact(customer))
     contact = has_contact(customer)
+    changes = pending_changes(cart, contact=contact)
     workflow_id = cart_workflow_id(retailer.id, cart.cart_id)
     assert cart.last_activity_at is not None
     workflow_input = CartRecoveryInput(
