@@ -68,7 +68,7 @@ from winback.messaging.unsubscribe import unsubscribe_url
 from winback.messaging.unsubscribe_footer import with_unsubscribe_link
 from winback.platform.clock import utcnow
 from winback.platform.crypto import address_digest
-from winback.platform.db import SessionFactory, lock_on_sqlite, session_scope, sqlite_writer
+from winback.platform.db import SessionFactory, lock_rows, session_scope, sqlite_writer
 from winback.platform.outbound_urls import UnsafeUrl, check_outbound_url
 from winback.platform.settings import Settings
 from winback.platform.signing import SIGNATURE_HEADER, sign
@@ -799,7 +799,7 @@ async def _check_guards(
         assert customer.id is not None
         await _lock_customer(session, customer.id)
         since = input.at - timedelta(seconds=input.guards.cap_window_seconds)
-        recent = await _messages_since(session, ctx.retailer.id, customer.id, since, input.at)
+        recent = await _messages_since(session, ctx.retailer.id, customer.id, since)
         if recent >= cap:
             return _skip(f"frequency cap: {recent} messages to this customer already")
     return None
@@ -810,8 +810,7 @@ async def _lock_customer(session: AsyncSession, customer_id: int) -> None:
     cannot both count the messages under the frequency cap and both claim a send (on SQLite,
     where a count read before the claim's insert saw nothing of a concurrent claim, both went:
     one run in two of ``test_frequency_cap_holds_across_carts_of_one_shopper``)."""
-    await lock_on_sqlite(session, Customer, col(Customer.id) == customer_id)
-    await session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update())
+    await lock_rows(session, Customer, col(Customer.id) == customer_id)
 
 
 def _provider_links(
@@ -862,12 +861,13 @@ async def _email_engaged(session: AsyncSession, ctx: CartContext, unless: str) -
 
 
 async def _messages_since(
-    session: AsyncSession,
-    retailer_id: str,
-    customer_id: int | None,
-    since: datetime,
-    until: datetime,
+    session: AsyncSession, retailer_id: str, customer_id: int | None, since: datetime
 ) -> int:
+    """The messages claimed for the customer after ``since``, under the frequency cap. Those
+    claimed with a later time than this send's own count too: another cart's step, scheduled
+    a moment after this one, may have taken the customer's lock first (each step's time is its
+    workflow's, not the clock's), and its message is as much inside the window. Counting only
+    up to this send's time let two carts' sends both pass a cap of one."""
     query = (
         select(func.count())
         .select_from(Message)
@@ -877,7 +877,6 @@ async def _messages_since(
             col(Message.channel).in_(PROVIDER_CHANNELS),
             col(Message.status).in_(COUNTED_STATUSES),
             col(Message.created_at) > since,
-            col(Message.created_at) <= until,
         )
     )
     return int((await session.exec(query)).one())
