@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import DateTime, event, update
+from sqlalchemy import DateTime, event, select, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -105,6 +105,18 @@ async def lock_on_sqlite(session: SAAsyncSession, table: Any, *where: Any) -> No
     core = table.__table__  # a Core UPDATE on the connection: the ORM's would sync objects
     connection = await session.connection()
     await connection.execute(update(core).where(*where).values({core.c.id: core.c.id}))
+
+
+async def lock_rows(session: SAAsyncSession, table: Any, *where: Any) -> None:
+    """Holds the rows ``where`` selects against other writers until this transaction commits:
+    ``SELECT ... FOR UPDATE`` on PostgreSQL, the database's write lock on SQLite
+    (``lock_on_sqlite``; SQLite ignores ``FOR UPDATE``, so it is not sent there)."""
+    if session.get_bind().dialect.name == "sqlite":
+        await lock_on_sqlite(session, table, *where)
+        return
+    core = table.__table__
+    connection = await session.connection()
+    await connection.execute(select(core.c.id).where(*where).with_for_update())
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
