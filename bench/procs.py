@@ -31,14 +31,16 @@ def dev_server_path() -> str | None:
 
 
 @asynccontextmanager
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    """The Temporal dev server, in memory, with our search attributes."""
+async def dev_server(db_filename: Path | None = None) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server with our search attributes: in memory, or with its state in
+    ``db_filename`` (a SQLite file, as ``winback dev`` runs it)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=dev_server_path(),
         search_attributes=list(search_attributes.ALL),
         data_converter=DATA_CONVERTER,
         ui=False,
         dev_server_log_level="error",
+        dev_server_extra_args=["--db-filename", str(db_filename)] if db_filename else [],
     )
     try:
         yield env

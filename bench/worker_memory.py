@@ -1,6 +1,7 @@
 """Open carts against the worker's and the dev server's memory.
 
     python -m bench.worker_memory [--levels 1000,5000,10000] [--cache 1000] [--concurrency 64]
+                                  [--server-db FILE]
 
 Starts our production worker in its own process (``bench.worker_process ours``, with
 ``WINBACK_WORKER_MAX_CACHED_WORKFLOWS=--cache``) and a dev server, then opens carts (each parks
@@ -8,7 +9,8 @@ on its abandonment timer, an hour away, as a real open cart does) until each lev
 and reads both processes' RSS from ``/proc`` once the worker is idle. Prints RSS per level and
 the slope between levels (MB per 1,000 open carts): past the sticky cache the worker's slope
 should be ~0, and the server's is what an in-memory dev server pays per open workflow (a real
-cluster keeps them in its database, not its memory).
+cluster keeps them in its database, not its memory). ``--server-db FILE`` gives the dev server a
+SQLite file instead, as ``winback dev`` runs it: the in-memory one gave out near 97k open carts.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.procs import dev_server, dev_server_pid, rss_mb, settle, worker_process
@@ -26,7 +29,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     levels = [int(x) for x in args.levels.split(",")]
     rows: list[dict[str, float]] = []
     async with (
-        dev_server() as env,
+        dev_server(Path(args.server_db) if args.server_db else None) as env,
         worker_process(
             "ours",
             env.client.service_client.config.target_host,
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1000,5000,10000")
     parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--server-db", help="the dev server's SQLite file (default: in memory)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     result = asyncio.run(run(args))
